@@ -84,6 +84,7 @@ class TrainParams:
     device: str = "auto"
     amp: bool = False
     eval_users: int = 0
+    encode_chunk: int = 256
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,683 @@
+"""Read the raw Amazon Review Data (2018) JSON-lines files into typed Parquet tables.
+
+Both files are read as a stream of blocks of whole lines, plain or gzip (told apart by the gzip
+magic bytes 1f 8b, not by the file name), and written block by block with a ParquetWriter, so
+memory stays flat as the files grow.
+
+Reviews take a fast path: pyarrow parses a whole block against a fixed schema. A block with
+anything unusual in it (a broken line, a Python-literal line, a required key missing, a value of
+an unexpected JSON type) falls back to parsing line by line, which decides each line's fate.
+Both paths apply the same rules, so the output does not depend on which path a block took.
+
+A malformed line is skipped, never guessed at: it is counted by reason with its line number,
+and the first few per reason are quoted in reports/ingest.json. Blank lines are skipped and
+counted separately. A value of the wrong type in an optional field becomes null and is counted
+under `invalid_values`.
+
+reviews.parquet columns: line (int64, 1-based line in the raw file), reviewer_id, asin,
+overall (float32), unix_time (int64), review_text, summary, vote (int32), verified (bool).
+Empty or whitespace-only review_text and summary are null.
+
+products.parquet columns: line, asin, title, description, brand, main_cat (strings, all but
+asin nullable), image_urls_high (list<string>, from imageURLHighRes) and image_urls
+(list<string>, from imageURL, else the older `image` key, else the 2014 `imUrl` string).
+An absent or empty image list is an empty list, not null. Duplicate asins are kept.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import html
+import json
+import logging
+import math
+import re
+import time
+import zlib
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from .cli import StageError
+from .io import atomic_path, write_json
+from .params import ParamsError
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+BLOCK_BYTES = 8 << 20  # decompressed bytes read per block (about 20k review lines)
+ROW_GROUP_ROWS = 131_072
+EXCERPT_CHARS = 120
+ASCII_SPACE = " \t\n\r\f\v"
+INT32_MAX = 2**31 - 1
+
+REVIEWS_SCHEMA = pa.schema(
+    [
+        ("line", pa.int64()),
+        ("reviewer_id", pa.string()),
+        ("asin", pa.string()),
+        ("overall", pa.float32()),
+        ("unix_time", pa.int64()),
+        ("review_text", pa.string()),
+        ("summary", pa.string()),
+        ("vote", pa.int32()),
+        ("verified", pa.bool_()),
+    ]
+)
+
+PRODUCTS_SCHEMA = pa.schema(
+    [
+        ("line", pa.int64()),
+        ("asin", pa.string()),
+        ("title", pa.string()),
+        ("description", pa.string()),
+        ("brand", pa.string()),
+        ("main_cat", pa.string()),
+        ("image_urls_high", pa.list_(pa.string())),
+        ("image_urls", pa.list_(pa.string())),
+    ]
+)
+
+# The JSON types the fast path accepts; any other type in a block sends it to the line parser.
+_RAW_REVIEW_SCHEMA = pa.schema(
+    [
+        ("reviewerID", pa.string()),
+        ("asin", pa.string()),
+        ("unixReviewTime", pa.int64()),
+        ("overall", pa.float64()),
+        ("reviewText", pa.string()),
+        ("summary", pa.string()),
+        ("vote", pa.string()),
+        ("verified", pa.bool_()),
+    ]
+)
+_RAW_REVIEW_OPTIONS = pa_json.ParseOptions(
+    explicit_schema=_RAW_REVIEW_SCHEMA, unexpected_field_behavior="ignore"
+)
+
+
+class Rejected(Exception):
+    """A raw line that cannot become a row; `reason` is the count key in the report."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class TooManyBadLines(StageError):
+    """More than ingest.max_bad_share of a file's lines are malformed."""
+
+
+class FileTally:
+    """Counts of one raw file: lines read, rows written, rejections by reason with examples."""
+
+    def __init__(self, name: str, path: Path, file_format: str, max_examples: int):
+        self.name = name
+        self.path = path
+        self.format = file_format
+        self.max_examples = max_examples
+        self.lines_read = 0
+        self.rows_written = 0
+        self.blank_lines = 0
+        self.python_literal_lines = 0
+        self.rejected: Counter[str] = Counter()
+        self.examples: dict[str, list[dict]] = defaultdict(list)
+        self.invalid_values: Counter[str] = Counter()
+
+    def reject(self, line: int, raw: bytes, err: Rejected) -> None:
+        self.rejected[err.reason] += 1
+        if len(self.examples[err.reason]) < self.max_examples:
+            example = {"line": line, "excerpt": raw.decode("utf-8", "replace")[:EXCERPT_CHARS]}
+            if err.detail:
+                example["detail"] = err.detail
+            self.examples[err.reason].append(example)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def report(self) -> dict:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "lines_read": self.lines_read,
+            "rows_written": self.rows_written,
+            "blank_lines": self.blank_lines,
+            "rejected_total": self.rejected_total,
+            "rejected": dict(sorted(self.rejected.items())),
+            "examples": {reason: self.examples[reason] for reason in sorted(self.examples)},
+            "python_literal_lines": self.python_literal_lines,
+            "invalid_values": dict(sorted(self.invalid_values.items())),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading raw files
+
+
+def detect_format(path: str | Path) -> str:
+    """Return "gzip" when the file starts with the gzip magic bytes, else "plain"."""
+    with open(path, "rb") as f:
+        return "gzip" if f.read(2) == GZIP_MAGIC else "plain"
+
+
+def _read_blocks(stream, block_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+    """Yield (number of the first line, number of lines, bytes of whole lines each ending in a
+    newline)."""
+    first_line = 1
+    rest = b""
+    while True:
+        chunk = stream.read(block_bytes)
+        if not chunk:
+            break
+        chunk = rest + chunk
+        end = chunk.rfind(b"\n")
+        if end < 0:  # one line longer than a block: keep reading
+            rest = chunk
+            continue
+        block, rest = chunk[: end + 1], chunk[end + 1 :]
+        n_lines = block.count(b"\n")
+        yield first_line, n_lines, block
+        first_line += n_lines
+    if rest:  # the last line has no newline
+        yield first_line, 1, rest + b"\n"
+
+
+def _iter_file_blocks(
+    path: Path, file_format: str, block_bytes: int, desc: str
+) -> Iterator[tuple[int, int, bytes]]:
+    """Stream a raw file as blocks of lines, with a progress bar over the bytes on disk."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw, tqdm(total=size, unit="B", unit_scale=True, desc=desc) as bar:
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if file_format == "gzip" else raw
+        lines_done = 0
+        try:
+            for first_line, n_lines, block in _read_blocks(stream, block_bytes):
+                bar.update(raw.tell() - bar.n)
+                yield first_line, n_lines, block
+                lines_done = first_line - 1 + n_lines
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise StageError(
+                f"{path}: corrupt or truncated gzip data after line {lines_done} ({err}); "
+                "delete the file and run the download stage again"
+            ) from err
+
+
+def _decode_object(raw: bytes, tally: FileTally) -> dict:
+    """Parse one line as a JSON object, or as a Python-literal dict (single quotes) when JSON
+    fails and the line starts with "{'"."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Rejected("invalid UTF-8", str(err)) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        if not text.lstrip().startswith("{'"):
+            raise Rejected("invalid JSON", err.msg) from None
+        try:
+            obj = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise Rejected("invalid JSON", f"{err.msg}; not a Python literal either") from None
+        if isinstance(obj, dict):
+            tally.python_literal_lines += 1
+    if not isinstance(obj, dict):
+        raise Rejected("not a JSON object", f"got a JSON {type(obj).__name__}")
+    # json.loads accepts lone surrogate escapes such as "\ud800", which no UTF-8 file can store.
+    if "\\ud" in text or "\\uD" in text:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected("invalid UTF-8", "lone surrogate escape") from None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# Field rules shared by the line parser and (for reviews) the fast path
+
+
+def _required_str(obj: dict, key: str) -> str:
+    value = obj.get(key)
+    if value is None or (isinstance(value, str) and not value.strip(ASCII_SPACE)):
+        raise Rejected(f"missing {key}")
+    if not isinstance(value, str):
+        raise Rejected(f"invalid {key}", f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _required_int(obj: dict, key: str) -> int:
+    value = obj.get(key)
+    if value is None:
+        raise Rejected(f"missing {key}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejected(f"invalid {key}", f"expected an integer, got {value!r}"[:80])
+    if not -(2**63) <= value < 2**63:
+        raise Rejected(f"invalid {key}", "out of the int64 range")
+    return value
+
+
+def _optional_text(obj: dict, key: str, tally: FileTally) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        tally.invalid_values[key] += 1
+        return None
+    return value if value.strip(ASCII_SPACE) else None
+
+
+def _optional_rating(obj: dict, key: str, tally: FileTally) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        tally.invalid_values[key] += 1
+        return None
+    return float(value)
+
+
+_VOTE_DIGITS = re.compile(r"[0-9]+")
+
+
+def _optional_vote(obj: dict, tally: FileTally) -> int | None:
+    """Helpful votes: the 2018 files store them as strings with thousands separators ("1,234")."""
+    value = obj.get("vote")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        digits = value.replace(",", "").strip(ASCII_SPACE)
+        if not digits:
+            return None
+        if _VOTE_DIGITS.fullmatch(digits) and int(digits) <= INT32_MAX:
+            return int(digits)
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT32_MAX:
+        return value
+    tally.invalid_values["vote"] += 1
+    return None
+
+
+def _optional_bool(obj: dict, key: str, tally: FileTally) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        tally.invalid_values[key] += 1
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML in titles and descriptions
+
+_BLOCK_TAG = re.compile(r"</?(?:br|p|div|li|ul|ol|tr|td|th|table|h[1-6])\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
+_SPACES = re.compile(r"\s+")
+_OPEN_TAG_FRAGMENT = re.compile(r"<\s*/?\s*[A-Za-z]")
+_IMG_ALT = re.compile(r"<img\b[^>]*\balt\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
+
+
+def clean_html(text: str) -> str | None:
+    """Strip tags, unescape entities and collapse whitespace; return None when nothing is left.
+
+    Block-level tags (br, p, li ...) become a space so that words on either side stay apart.
+    Entities are unescaped after the tags are stripped, so "&lt;b&gt;" survives as the text "<b>".
+    """
+    text = _BLOCK_TAG.sub(" ", text)
+    text = _TAG.sub("", text)
+    text = html.unescape(text)
+    text = _SPACES.sub(" ", text).strip()
+    return text or None
+
+
+def is_markup(title: str) -> bool:
+    """Whether a title is scraped page markup rather than a product name.
+
+    3,153 of the 3,385 Magazine Subscriptions titles are `<span class="a-size-medium
+    a-color-secondary"` and 10 are the tail of an img tag (` Magazines" />`)."""
+    if "class=" in title or "/>" in title:
+        return True
+    return bool(_OPEN_TAG_FRAGMENT.search(_TAG.sub("", title)))
+
+
+def clean_title(value: str) -> str | None:
+    """Return the cleaned title, or None for markup junk and titles empty after cleaning."""
+    # NOTE: a real title containing "<" followed by a letter (rare) is also taken for markup.
+    if is_markup(value):
+        return None
+    return clean_html(value)
+
+
+def clean_main_cat(value: str) -> str | None:
+    """Return the category name; some 2018 files store it as an <img ... alt="NAME"/> tag."""
+    alt = _IMG_ALT.search(value)
+    if alt:
+        return clean_html(alt.group(1))
+    return clean_html(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviews
+
+
+def _review_columns() -> dict[str, list]:
+    return {name: [] for name in REVIEWS_SCHEMA.names}
+
+
+def _append_review(columns: dict[str, list], line: int, obj: dict, tally: FileTally) -> None:
+    reviewer_id = _required_str(obj, "reviewerID")
+    asin = _required_str(obj, "asin")
+    unix_time = _required_int(obj, "unixReviewTime")
+
+    columns["line"].append(line)
+    columns["reviewer_id"].append(reviewer_id)
+    columns["asin"].append(asin)
+    columns["overall"].append(_optional_rating(obj, "overall", tally))
+    columns["unix_time"].append(unix_time)
+    columns["review_text"].append(_optional_text(obj, "reviewText", tally))
+    columns["summary"].append(_optional_text(obj, "summary", tally))
+    columns["vote"].append(_optional_vote(obj, tally))
+    columns["verified"].append(_optional_bool(obj, "verified", tally))
+
+
+def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # A regex match stops at the first other character; trimming would copy every review text.
+    blank = pc.match_substring_regex(column, r"^[ \t\n\r\f\v]*$")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), column)
+
+
+def _count_nulled(tally: FileTally, key: str, before: pa.ChunkedArray, after: pa.ChunkedArray) -> None:
+    nulled = after.null_count - before.null_count
+    if nulled:
+        tally.invalid_values[key] += nulled
+
+
+def _reviews_fast(block: bytes, n_lines: int, first_line: int, tally: FileTally) -> pa.Table | None:
+    """Parse a block of review lines with pyarrow; return None when the block needs the line
+    parser (any line that is not a clean JSON object with the expected types)."""
+    # pyarrow skips blank lines, so require every line to start with "{" (each "\n{" is the
+    # start of a distinct line).
+    if block[:1] != b"{" or block.count(b"\n{") != n_lines - 1:
+        return None
+    try:
+        raw = pa_json.read_json(pa.BufferReader(block), parse_options=_RAW_REVIEW_OPTIONS)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    # Every line starts with "{", so a row count equal to the line count maps rows to lines.
+    if raw.num_rows != n_lines:
+        return None
+    for key in ("reviewerID", "asin"):
+        column = raw[key]
+        if column.null_count or pc.any(pc.equal(pc.ascii_trim(column, ASCII_SPACE), "")).as_py():
+            return None
+    if raw["unixReviewTime"].null_count:
+        return None
+
+    vote_text = pc.ascii_trim(pc.replace_substring(raw["vote"], ",", ""), ASCII_SPACE)
+    vote_given = pc.fill_null(pc.not_equal(vote_text, ""), False)
+    vote_ok = pc.fill_null(pc.match_substring_regex(vote_text, "^[0-9]+$"), False)
+    if pc.any(pc.and_(vote_ok, pc.greater(pc.utf8_length(vote_text), 18))).as_py():
+        return None  # let the line parser handle digit strings too long for int64
+    vote = pc.cast(pc.if_else(vote_ok, vote_text, pa.scalar(None, pa.string())), pa.int64())
+    vote_ok = pc.fill_null(pc.less_equal(vote, INT32_MAX), False)
+    invalid_votes = pc.sum(pc.and_(vote_given, pc.invert(vote_ok))).as_py()
+    if invalid_votes:
+        tally.invalid_values["vote"] += invalid_votes
+    vote = pc.cast(pc.if_else(vote_ok, vote, pa.scalar(None, pa.int64())), pa.int32())
+
+    overall_raw = raw["overall"]
+    overall = pc.if_else(pc.is_finite(overall_raw), overall_raw, pa.scalar(None, pa.float64()))
+    _count_nulled(tally, "overall", overall_raw, overall)
+
+    n = raw.num_rows
+    return pa.table(
+        {
+            "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
+            "reviewer_id": raw["reviewerID"],
+            "asin": raw["asin"],
+            "overall": pc.cast(overall, pa.float32()),
+            "unix_time": raw["unixReviewTime"],
+            "review_text": _blank_to_null(raw["reviewText"]),
+            "summary": _blank_to_null(raw["summary"]),
+            "vote": vote,
+            "verified": raw["verified"],
+        },
+        schema=REVIEWS_SCHEMA,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Products
+
+
+def _string_list(value, key: str, tally: FileTally) -> list[str]:
+    """A list of URLs with empty strings dropped; a lone string counts as a one-item list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        tally.invalid_values[key] += 1
+        return []
+    strings = [v for v in value if isinstance(v, str)]
+    if len(strings) != len(value):
+        tally.invalid_values[key] += 1
+    return [v for v in strings if v.strip(ASCII_SPACE)]
+
+
+def _description(obj: dict, tally: FileTally) -> str | None:
+    """The 2018 files store the description as a list of strings, the 2014 files as one string."""
+    value = obj.get("description")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        tally.invalid_values["description"] += 1
+        return None
+    parts = [v for v in value if isinstance(v, str)]
+    if len(parts) != len(value):
+        tally.invalid_values["description"] += 1
+    return clean_html(" ".join(p for p in parts if p.strip()))
+
+
+def _cleaned_str(obj: dict, key: str, clean: Callable[[str], str | None], tally: FileTally) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        tally.invalid_values[key] += 1
+        return None
+    return clean(value)
+
+
+def _product_columns() -> dict[str, list]:
+    return {name: [] for name in PRODUCTS_SCHEMA.names}
+
+
+def _append_product(columns: dict[str, list], line: int, obj: dict, tally: FileTally) -> None:
+    asin = _required_str(obj, "asin")
+
+    image_urls: list[str] = []
+    for key in ("imageURL", "image", "imUrl"):
+        image_urls = _string_list(obj.get(key), key, tally)
+        if image_urls:
+            break
+
+    columns["line"].append(line)
+    columns["asin"].append(asin)
+    columns["title"].append(_cleaned_str(obj, "title", clean_title, tally))
+    columns["description"].append(_description(obj, tally))
+    columns["brand"].append(_cleaned_str(obj, "brand", clean_html, tally))
+    columns["main_cat"].append(_cleaned_str(obj, "main_cat", clean_main_cat, tally))
+    columns["image_urls_high"].append(_string_list(obj.get("imageURLHighRes"), "imageURLHighRes", tally))
+    columns["image_urls"].append(image_urls)
+
+
+# ---------------------------------------------------------------------------------------------
+# One file
+
+
+def _parse_lines(
+    lines: list[bytes],
+    first_line: int,
+    append_row: Callable[[dict[str, list], int, dict, FileTally], None],
+    columns: dict[str, list],
+    schema: pa.Schema,
+    tally: FileTally,
+) -> pa.Table:
+    """Parse a block line by line; rejected lines are counted in `tally` and skipped."""
+    for offset, raw in enumerate(lines):
+        line = first_line + offset
+        if not raw.strip():
+            tally.blank_lines += 1
+            continue
+        try:
+            append_row(columns, line, _decode_object(raw, tally), tally)
+        except Rejected as err:
+            tally.reject(line, raw, err)
+    return pa.table(columns, schema=schema)
+
+
+def _log_rejections(tally: FileTally, report_path: Path) -> None:
+    for reason, count in sorted(tally.rejected.items()):
+        first = tally.examples[reason][0] if tally.examples[reason] else None
+        where = f" line {first['line']}" if first else ""
+        detail = f" ({first['detail']})" if first and first.get("detail") else ""
+        log.warning(
+            "%s%s: %s%s: skipped; %d such lines in %s, see %s",
+            tally.name, where, reason, detail, count, tally.path, report_path,
+        )
+
+
+def ingest_file(
+    kind: str,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    max_bad_share: float,
+    examples: int = 5,
+    report_path: str | Path = "reports/ingest.json",
+    block_bytes: int = BLOCK_BYTES,
+) -> dict:
+    """Parse one raw file (`kind` "reviews" or "meta") into Parquet at `dst`; return its report.
+
+    The report holds path, format, lines_read, rows_written, blank_lines, rejected_total,
+    rejected {reason: count}, examples {reason: [{line, excerpt, detail}]} (at most `examples`
+    per reason), python_literal_lines and invalid_values {field: count}.
+
+    Raises TooManyBadLines, with the report as its `report` attribute, when more than
+    `max_bad_share` of the lines are rejected, and StageError when no row is valid. `dst` is
+    then left as it was. `report_path` is only named in log messages.
+    """
+    src, dst = Path(src), Path(dst)
+    if kind == "reviews":
+        append_row, new_columns, schema = _append_review, _review_columns, REVIEWS_SCHEMA
+    elif kind == "meta":
+        append_row, new_columns, schema = _append_product, _product_columns, PRODUCTS_SCHEMA
+    else:
+        raise ValueError(f"kind must be 'reviews' or 'meta', got {kind!r}")
+
+    started = time.perf_counter()
+    tally = FileTally(kind, src, detect_format(src), examples)
+    with atomic_path(dst, suffix=".parquet") as tmp:
+        writer = pq.ParquetWriter(tmp, schema)
+        pending: list[pa.Table] = []
+        pending_rows = 0
+        try:
+            for first_line, n_lines, block in _iter_file_blocks(src, tally.format, block_bytes, src.name):
+                tally.lines_read += n_lines
+                table = _reviews_fast(block, n_lines, first_line, tally) if kind == "reviews" else None
+                if table is None:
+                    lines = block.split(b"\n")[:-1]
+                    table = _parse_lines(lines, first_line, append_row, new_columns(), schema, tally)
+                tally.rows_written += table.num_rows
+                pending.append(table)
+                pending_rows += table.num_rows
+                if pending_rows >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.concat_tables(pending))
+                    pending, pending_rows = [], 0
+            if pending_rows:
+                writer.write_table(pa.concat_tables(pending))
+        finally:
+            writer.close()
+
+        _log_rejections(tally, Path(report_path))
+        report = tally.report()
+        if tally.lines_read and tally.rejected_total / tally.lines_read > max_bad_share:
+            share = tally.rejected_total / tally.lines_read
+            err = TooManyBadLines(
+                f"{src}: {tally.rejected_total:,} of {tally.lines_read:,} lines ({share:.2%}) are "
+                f"malformed, more than ingest.max_bad_share = {max_bad_share:.2%}; see {report_path} "
+                "for the reasons and examples. Re-download or repair the file, or raise "
+                "ingest.max_bad_share"
+            )
+            err.report = report
+            raise err
+        if tally.rows_written == 0:
+            err = TooManyBadLines(
+                f"{src}: no valid {'review' if kind == 'reviews' else 'product'} rows in "
+                f"{tally.lines_read:,} lines; check that data.{kind} points at an Amazon Review "
+                "Data JSON-lines file"
+            )
+            err.report = report
+            raise err
+
+    log.info(
+        "%s: %s lines read, %s rows written, %s rejected, %s blank (%s, %.1f s)",
+        kind, f"{tally.lines_read:,}", f"{tally.rows_written:,}", f"{tally.rejected_total:,}",
+        f"{tally.blank_lines:,}", tally.format, time.perf_counter() - started,
+    )
+    return report
+
+
+def run_ingest(
+    reviews: str | Path,
+    meta: str | Path,
+    *,
+    reviews_out: str | Path,
+    products_out: str | Path,
+    report_out: str | Path,
+    max_bad_share: float,
+    examples: int,
+    block_bytes: int = BLOCK_BYTES,
+) -> dict:
+    """Ingest the reviews and metadata files and write the report {"reviews": ..., "meta": ...}.
+
+    The report is written also when a file has too many malformed lines, so that its examples
+    can be read; the StageError is raised after it is written.
+    """
+    if not 0.0 <= max_bad_share <= 1.0:
+        raise ParamsError(f"params.yaml: `ingest.max_bad_share` must be in [0, 1], got {max_bad_share}")
+    if examples < 0:
+        raise ParamsError(f"params.yaml: `ingest.examples` must not be negative, got {examples}")
+    for path, key in ((reviews, "data.reviews"), (meta, "data.meta")):
+        if not Path(path).is_file():
+            raise StageError(
+                f"{path} not found; run the download stage (dvc repro download) to fetch it, "
+                f"or set {key} in params.yaml to the path of the file"
+            )
+
+    report: dict = {}
+    jobs = (("reviews", reviews, reviews_out), ("meta", meta, products_out))
+    for kind, src, dst in jobs:
+        try:
+            report[kind] = ingest_file(
+                kind, src, dst, max_bad_share=max_bad_share, examples=examples,
+                report_path=report_out, block_bytes=block_bytes,
+            )
+        except TooManyBadLines as err:
+            report[kind] = err.report
+            write_json(report_out, report)
+            raise
+    write_json(report_out, report)
+    return report
+

@@ -1,0 +1,108 @@
+"""The benchmark at a small scale: generator counts and the runner's measurements of every stage."""
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from generate import counts_for_scale, generate  # noqa: E402
+
+# 2,358 review lines over 300 products: the smallest catalogue the generator writes.
+SCALE = 0.005
+STAGES = ["ingest", "ingest_naive_baseline", "clean", "images", "images_rerun", "embed", "embed_rerun",
+          "triplets", "train@pop", "train@bpr", "train@vbpr", "train@deepmine",
+          "evaluate@pop", "evaluate@bpr", "evaluate@vbpr", "evaluate@deepmine"]
+
+
+def test_generator_sizes_at_pantry_scale():
+    sizes = counts_for_scale(1.0)
+    assert sizes == {"reviews": 471_614, "products": 10_812, "users": 236_741,
+                     "products_with_description_and_image": 8_941, "meta_duplicate_rows": 1}
+
+
+def test_generator_writes_planted_counts(tmp_path):
+    manifest = generate(tmp_path, scale=SCALE, seed=1, image_base_url="http://127.0.0.1:9")
+    counts = manifest["counts"]
+    with gzip.open(tmp_path / "Prime_Pantry.json.gz", "rt", encoding="utf-8") as f:
+        review_lines = f.read().splitlines()
+    with gzip.open(tmp_path / "meta_Prime_Pantry.json.gz", "rt", encoding="utf-8") as f:
+        meta_lines = f.read().splitlines()
+
+    assert len(review_lines) == counts["review_lines"] == 2_358
+    assert counts["meta_lines"] == len(meta_lines) == 301
+    assert counts["meta_products"] == 300
+    assert counts["products_with_description_and_image"] == 248
+    assert counts["reviewers"] == 1_184
+    assert len(set(review_lines)) == len(review_lines) - counts["review_exact_duplicate_lines"]
+    parsed = []
+    for line in review_lines:
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    assert len(parsed) == counts["review_rows"] + counts["review_exact_duplicate_lines"]
+    assert {"overall", "verified", "reviewTime", "reviewerID", "asin", "reviewerName",
+            "unixReviewTime"} <= set(parsed[0])
+    images = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert len(images) == counts["image_files_ok"] + counts["image_files_broken"]
+
+
+def test_generator_same_seed_same_files(tmp_path):
+    generate(tmp_path / "a", scale=SCALE, seed=4)
+    generate(tmp_path / "b", scale=SCALE, seed=4)
+    for name in ("Prime_Pantry.json.gz", "meta_Prime_Pantry.json.gz"):
+        with gzip.open(tmp_path / "a" / name) as a, gzip.open(tmp_path / "b" / name) as b:
+            assert a.read() == b.read()
+
+
+@pytest.mark.slow
+def test_runner_measures_every_stage(tmp_path):
+    results_path = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--scale", str(SCALE),
+         "--workdir", str(tmp_path / "work"), "--results", str(results_path), "--image-workers", "4"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    results = json.loads(results_path.read_text())
+    steps = results["steps"]
+    generated = results["generated"]
+
+    assert list(steps) == STAGES
+    for name, step in steps.items():
+        assert step["status"] == "ok", name
+        assert step["wall_s"] > 0, name
+        assert step["cpu_s"] > 0, name
+        assert step["peak_rss_bytes"] > 0, name
+        assert step["met"] is None, name  # targets are judged at Pantry scale only
+
+    ingest = steps["ingest"]["counts"]
+    assert ingest["reviews_lines_read"] == generated["review_lines"]
+    assert ingest["meta_lines_read"] == generated["meta_lines"]
+    assert ingest["reviews_rejected_total"] == generated["review_broken_lines"]
+    assert ingest["meta_rejected_total"] == generated["meta_broken_lines"]
+    assert steps["ingest_naive_baseline"]["counts"]["lines_read"] == generated["review_lines"] + generated["meta_lines"]
+    assert steps["clean"]["counts"]["reviews_in"] == ingest["reviews_rows_written"]
+
+    images = steps["images"]["counts"]
+    rerun = steps["images_rerun"]["counts"]
+    assert images["ok"] > 0
+    assert rerun["downloaded"] == 0
+    assert rerun["ok"] == images["ok"]
+    assert steps["embed"]["counts"]["encoded_now"] > 0
+    assert steps["embed_rerun"]["counts"]["encoded_now"] == 0
+
+    triplets = steps["triplets"]["counts"]
+    assert triplets["epochs"] == 10
+    for model in ("bpr", "vbpr", "deepmine"):
+        train = steps[f"train@{model}"]
+        assert train["throughput"] > 0, model
+        assert train["counts"]["triplets_per_epoch"] == triplets["triplets_per_epoch"]
+    assert steps["evaluate@bpr"]["counts"]["test_users"] == steps["clean"]["counts"]["test"]
+    assert "| ingest |" in results["table"]
