@@ -6,7 +6,7 @@ The runner starts an image server on 127.0.0.1 (a free port), generates the data
 benchmarks/generate.py into WORKDIR/raw, writes WORKDIR/params.yaml pointing at it and runs each
 stage script (`python stages/<stage>.py [variant]`) in WORKDIR as a child process. For each
 step it records wall time, CPU time (user + system of the child and its descendants, from
-os.wait4) and peak resident memory (ru_maxrss of the child), reads the stage's report for its
+os.wait4) and peak resident memory (ru_maxrss of the child). It reads the stage's report for its
 counts and computes the throughput that matters for the stage. It also times the naive ingest
 baseline (benchmarks/naive_ingest.py) the same way, reruns images and embed (which should hit
 their caches) and trains every model for one epoch.
@@ -48,7 +48,7 @@ GIB = 1024 ** 3
 MODELS = ("pop", "bpr", "vbpr", "deepmine")
 # Peak memory allowed for any stage, from the benchmark targets.
 MAX_RSS_BYTES = 8 * GIB
-# Epochs of triplets sampled: the triplets target is for 10 epochs; training then runs one.
+# Epochs of triplets sampled, because the triplets target is for 10 epochs. Training then runs one.
 TRIPLET_EPOCHS = 10
 
 

@@ -129,7 +129,8 @@ def test_unreachable_url_fails_fast(tmp_path):
 
     message = str(caught.value)
     assert message.startswith(f"download of {url} failed (connection failed: ")
-    assert f"put the file at {dest} yourself, or set data.reviews in params.yaml" in message
+    assert f"Put the file at {dest} yourself" in message
+    assert "or set data.reviews in params.yaml" in message
     assert elapsed < 5
     assert not dest.exists()
 
@@ -215,5 +216,5 @@ def test_stage_script_offline_exits_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1
-    assert "put the file at data/raw/reviews.json.gz yourself" in errors[0]
+    assert "Put the file at data/raw/reviews.json.gz yourself" in errors[0]
     assert not (tmp_path / "reports" / "download.json").exists()

@@ -208,8 +208,10 @@ def test_load_eval_negatives_checks_file(tmp_path):
     path = tmp_path / "eval_negatives.npz"
     np.savez(path, users=np.array([0, 2]), negatives=np.array([[1, -1], [3, 0]], dtype=np.int32))
     users, negatives = load_eval_negatives(path, n_items=4)
-    assert users.dtype == np.int64 and users.tolist() == [0, 2]
-    assert negatives.dtype == np.int64 and negatives.tolist() == [[1, -1], [3, 0]]
+    assert users.dtype == np.int64
+    assert users.tolist() == [0, 2]
+    assert negatives.dtype == np.int64
+    assert negatives.tolist() == [[1, -1], [3, 0]]
 
     with pytest.raises(EvaluationInputError, match="negative item 7 is outside 0..3"):
         np.savez(path, users=np.array([0]), negatives=np.array([[7]]))

@@ -89,8 +89,8 @@ class Reply:
 
 
 class ImageServer:
-    """http.server on 127.0.0.1 with a free port; each path answers a list of replies in turn
-    (the last one repeats) and counts its requests."""
+    """http.server on 127.0.0.1 with a free port. Each path sends its list of replies in turn,
+    repeating the last one, and the server counts the requests per path."""
 
     def __init__(self):
         self.routes: dict[str, list[Reply]] = {}
@@ -463,7 +463,7 @@ def test_cache_serves_images_when_server_fails(server, tmp_path):
     items = make_items([[url] for url in good])
     params = make_params(tmp_path)
     first = build_image_set(items, params)
-    server.routes.clear()  # every path now answers 404
+    server.routes.clear()  # every path now returns 404
 
     second = build_image_set(items, params)
 
@@ -688,3 +688,15 @@ def test_stage_stops_without_network(tmp_path):
     assert status["status"].tolist() == ["name resolution", "name resolution"]
     report = json.loads((tmp_path / "reports" / "images.json").read_text())
     assert report["by_status"] == {"name resolution": 2}
+
+
+def test_invalid_settings_are_rejected(tmp_path):
+    params = make_params(tmp_path, workers=0, min_success_share=1.5)
+
+    with pytest.raises(StageError) as caught:
+        build_image_set(make_items([[]]), params)
+
+    assert str(caught.value) == (
+        "params.yaml: images.workers must be at least 1, got 0; "
+        "images.min_success_share must be between 0 and 1, got 1.5"
+    )

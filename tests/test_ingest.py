@@ -13,7 +13,7 @@ import pytest
 
 from deepmine import ingest
 from deepmine.cli import StageError
-from deepmine.ingest import TooManyBadLines, clean_html, clean_title, ingest_file, run_ingest
+from deepmine.ingest import IngestFileError, clean_html, clean_title, ingest_file, run_ingest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -416,7 +416,7 @@ def test_bad_share_threshold_error_names_file(tmp_path):
     meta = write_lines(tmp_path / "meta.json", [product("A1")])
     out = tmp_path / "out"
 
-    with pytest.raises(TooManyBadLines) as caught:
+    with pytest.raises(IngestFileError) as caught:
         run_ingest(
             reviews, meta, reviews_out=out / "reviews.parquet", products_out=out / "products.parquet",
             report_out=out / "ingest.json", max_bad_share=0.1, examples=5,
@@ -530,3 +530,53 @@ def test_stage_script_runs_and_fails_cleanly(tmp_path):
     assert failed.returncode == 1
     assert "Traceback" not in failed.stderr
     assert "data/raw/absent.json.gz not found; run the download stage" in failed.stderr
+
+
+def test_byte_order_mark_is_ignored(tmp_path):
+    src = tmp_path / "r.json"
+    src.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in THREE_REVIEWS).encode())
+
+    rows, report = ingest_reviews(src, tmp_path)
+
+    assert report["rejected_total"] == 0
+    assert rows["reviewer_id"] == ["U1", "U2", "U1"]
+
+
+def test_huge_integer_rating_is_invalid(tmp_path):
+    src = write_lines(tmp_path / "r.json", ['{"reviewerID": "U1", "asin": "A1", "unixReviewTime": 1, '
+                                            '"overall": 1' + "0" * 400 + "}"])
+
+    rows, report = ingest_reviews(src, tmp_path)
+
+    assert rows["overall"] == [None]
+    assert report["invalid_values"] == {"overall": 1}
+
+
+def test_pathological_lines_are_rejected(tmp_path):
+    lines = [
+        review("U1", "A1", 1),
+        '{"reviewerID": "U2", "asin": "A1", "unixReviewTime": 1' + "0" * 5000 + "}",
+        '{"reviewerID": "U3", "asin": "A1", "unixReviewTime": 3, "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        review("U4", "A1", 4, vote="0" * 30 + "12"),
+    ]
+    src = write_lines(tmp_path / "r.json", lines)
+
+    rows, report = ingest_reviews(src, tmp_path)
+
+    assert rows["reviewer_id"] == ["U1", "U4"]
+    assert rows["vote"] == [None, 12]
+    assert report["rejected"] == {"invalid JSON": 2}
+
+
+def test_warning_per_reason(tmp_path, caplog):
+    lines = [review("U1", "A1", 1), "{broken", '{"a": 1 "b": 2}', {"asin": "A1", "unixReviewTime": 4}]
+    src = write_lines(tmp_path / "r.json", lines)
+
+    with caplog.at_level("WARNING", logger="deepmine.ingest"):
+        ingest_reviews(src, tmp_path, report_path="reports/ingest.json")
+
+    assert caplog.messages == [
+        f"reviews line 2: invalid JSON (Expecting property name enclosed in double quotes): "
+        f"skipped; 2 such lines in {src}, see reports/ingest.json",
+        f"reviews line 4: missing reviewerID: skipped; 1 such lines in {src}, see reports/ingest.json",
+    ]

@@ -77,7 +77,7 @@ def test_full_ranks_break_ties_by_item_id():
 
 def test_rank_counts_dense_tie_path_matches_definition():
     # Integer scores in 0..2 over 60 items tie about 20 times per row, above the listed-tie limit,
-    # so the dense item-id comparison runs; a second call with few ties takes the listed path.
+    # so the dense item-id comparison runs. Scores in 0..9999 tie rarely and take the listed path.
     generator = torch.Generator().manual_seed(3)
     for high in (3, 10_000):
         scores = torch.randint(0, high, (8, 60), generator=generator).float()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import deepmine.text as text_module
 from deepmine.cli import StageError
 from deepmine.params import TextParams
 from deepmine.text import (
@@ -189,6 +190,21 @@ def test_cache_skips_unreadable_shard(encoder, tmp_path):
     assert len(EmbeddingCache(tmp_path)) == 1
 
 
+def test_cache_saves_shard_every_shard_batches(encoder, tmp_path, monkeypatch):
+    monkeypatch.setattr(text_module, "SHARD_BATCHES", 1)
+    texts = [f"issue number {i}" for i in range(9)]  # encoder batch_size is 8
+
+    embed_texts(texts, encoder, EmbeddingCache(tmp_path))
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000001.npz", "000002.npz"]
+    with np.load(tmp_path / "000001.npz") as shard:
+        assert shard["keys"].shape == (8, 32)
+        assert shard["vectors"].shape == (8, 384)
+    with np.load(tmp_path / "000002.npz") as shard:
+        assert shard["keys"].shape == (1, 32)
+    assert len(EmbeddingCache(tmp_path)) == 9
+
+
 def test_review_vector_ignores_validation_and_test(base_encoder, tmp_path):
     baseline, _ = build(CountingEncoder(base_encoder), tmp_path / "a")
 
@@ -277,7 +293,7 @@ def test_too_few_training_rows_for_pca(encoder, tmp_path):
 def test_unknown_split_value_is_rejected(encoder, tmp_path):
     interactions = make_interactions()
     interactions.loc[3, "split"] = "training"
-    with pytest.raises(StageError, match=r"interactions row 3 has split 'training' \(1 such rows\)"):
+    with pytest.raises(StageError, match=r"interactions row 3 has split 'training' \(1 rows with an unknown split\)"):
         build(encoder, tmp_path, interactions=interactions)
 
 

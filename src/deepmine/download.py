@@ -50,16 +50,16 @@ def _failure_reason(err: requests.exceptions.RequestException, timeout: float) -
 
 def _no_download_message(url: str, dest: Path, param_key: str, reason: str) -> str:
     return (
-        f"download of {url} failed ({reason}). Without network access, put the file at "
-        f"{dest} yourself, or set {param_key} in params.yaml to the path of a local copy "
-        "(any category of Amazon Review Data 2018 in the same format works)"
+        f"download of {url} failed ({reason}). Put the file at {dest} yourself (copied from a "
+        f"machine with network access), or set {param_key} in params.yaml to the path of a "
+        "local copy (any category of Amazon Review Data 2018 in the same format works)"
     )
 
 
 def fetch_file(url: str, dest: str | Path, timeout: float, param_key: str) -> dict:
     """Download `url` to `dest` unless `dest` exists; return the file's report entry.
 
-    The entry holds path, url, action ("present" or "downloaded"), bytes and sha256.
+    The entry contains path, url, action ("present" or "downloaded"), bytes and sha256.
     `timeout` bounds both the connection and the wait for each chunk, in seconds.
     `param_key` (data.reviews or data.meta) is named in the error so the user knows which
     setting points at the file. Raises StageError when the server cannot be reached, answers

@@ -131,10 +131,10 @@ def validation_auc(score_fn: ScoreFn, split: SplitData, *, chunk_users: int,
     EvaluationInputError when no validation user is left to evaluate."""
     case_users, case_items = held_out_cases(split, "validation")
     if users is not None:
-        wanted = np.unique(np.asarray(users, dtype=np.int64))
-        keep = np.isin(case_users, wanted)
-        if keep.sum() != len(wanted):
-            stray = wanted[~np.isin(wanted, case_users)]
+        requested = np.unique(np.asarray(users, dtype=np.int64))
+        keep = np.isin(case_users, requested)
+        if keep.sum() != len(requested):
+            stray = requested[~np.isin(requested, case_users)]
             raise EvaluationInputError(
                 f"user {stray[0]} has no validation interaction ({len(stray)} such users requested)"
             )
@@ -195,7 +195,7 @@ def evaluate_split(score_fn: ScoreFn, split: SplitData, which: str, *, ks: Itera
 
 
 def json_metrics(metrics: dict[str, float]) -> dict[str, float | int | None]:
-    """Replace NaN by None, so the JSON holds null where a mean had no case (JSON has no NaN)."""
+    """Replace NaN by None, so the JSON contains null where a mean had no case (JSON has no NaN)."""
     return {key: None if isinstance(value, float) and math.isnan(value) else value
             for key, value in metrics.items()}
 
@@ -266,15 +266,15 @@ def _score_cases(score_fn: ScoreFn, split: SplitData, users: np.ndarray, items: 
 
     starts = range(0, len(users), chunk_users)
     for start in tqdm(starts, desc=desc, unit="chunk", leave=False):
-        batch_users = users[start:start + chunk_users]
-        batch_items = items[start:start + chunk_users]
+        user_ids = users[start:start + chunk_users]
+        held_out_items = items[start:start + chunk_users]
         with torch.no_grad():
-            scores = score_fn(batch_users)
-        _check_scores(scores, batch_users, n_items)
+            scores = score_fn(user_ids)
+        _check_scores(scores, user_ids, n_items)
 
-        rows_csr = interacted[batch_users]
-        excluded_rows = np.repeat(np.arange(len(batch_users)), np.diff(rows_csr.indptr))
-        targets = torch.from_numpy(batch_items)
+        rows_csr = interacted[user_ids]
+        excluded_rows = np.repeat(np.arange(len(user_ids)), np.diff(rows_csr.indptr))
+        targets = torch.from_numpy(held_out_items)
         counts = rank_counts(scores, targets, torch.from_numpy(excluded_rows),
                              torch.from_numpy(rows_csr.indices.astype(np.int64)), tie_order=tie_order)
         out["below"].append(counts.below.cpu().numpy())
@@ -283,7 +283,7 @@ def _score_cases(score_fn: ScoreFn, split: SplitData, users: np.ndarray, items: 
 
         if negatives is not None:
             chunk_negatives = negatives[start:start + chunk_users]
-            _check_negatives(chunk_negatives, batch_users, interaction_keys, n_items)
+            _check_negatives(chunk_negatives, user_ids, interaction_keys, n_items)
             ranks = sampled_ranks(scores, targets, torch.from_numpy(chunk_negatives))
             out["sampled_ranks"].append(ranks.cpu().numpy())
             out["n_negatives"].append((chunk_negatives >= 0).sum(1))

@@ -72,7 +72,7 @@ CHUNK_BYTES = 64 * 1024
 # deliberately not listed.
 _TIMEOUT_CAUSES = (urllib3.exceptions.ReadTimeoutError, TimeoutError)
 _NAME_RESOLUTION_CAUSES = (urllib3.exceptions.NameResolutionError, socket.gaierror)
-# What Pillow raises on corrupt, truncated or unsupported data (DecompressionBombError aside).
+# Exceptions Pillow raises on corrupt, truncated or unsupported data (DecompressionBombError aside).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 
 
@@ -102,8 +102,8 @@ def load_image_rgb(source: str | Path | bytes, size: int) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format == "JPEG":
-                # Let libjpeg scale down by up to 8 during decoding while staying at or above
-                # size x size; this makes large photos several times faster to decode.
+                # libjpeg scales down by up to 8 while decoding, staying at or above size x size.
+                # This makes large photos several times faster to decode.
                 img.draft(None, (size, size))
             img.load()
             rgb = _to_rgb(ImageOps.exif_transpose(img))
@@ -129,14 +129,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
-    """Scale 16-bit (and 32-bit integer) grayscale to L; Pillow's convert would clip at 255."""
+    """Scale 16-bit (and 32-bit integer) grayscale to L; Pillow 13's convert("L") clips at 255."""
     samples = np.asarray(img)
     if img.mode == "F":
         # NOTE: float images have no fixed range; values are assumed to be 0..255 already.
         gray = np.clip(np.rint(samples), 0, 255).astype(np.uint8)
     else:
-        # NOTE: mode I is assumed to hold 16-bit samples, which is how 16-bit PNG and TIFF
-        # grayscale decode in Pillow; 32-bit data above 65535 saturates.
+        # NOTE: mode I (32-bit integer) is scaled as if it contained 16-bit samples, because
+        # older Pillow versions decoded 16-bit PNGs to it. Values above 65535 saturate.
         gray = np.rint(np.clip(samples.astype(np.float64), 0, 65535) / 257).astype(np.uint8)
     out = Image.fromarray(gray, "L")
     transparent = img.info.get("transparency")
@@ -288,7 +288,7 @@ class Downloader:
 
 
 def _caused_by(err: BaseException, types: tuple[type, ...]) -> bool:
-    """Whether `err` or an exception it wraps (args, reason, cause, context) is one of `types`."""
+    """Return whether `err` or an exception it wraps (args, reason, cause, context) is one of `types`."""
     pending: list[object] = [err]
     seen: set[int] = set()
     while pending:
@@ -330,7 +330,7 @@ class ImageCache:
     their converted pixels under pixels-<key>/<digest>.npy.
 
     Decoding a large JPEG takes milliseconds, so a rerun over thousands of cached originals would
-    take most of a minute; the pixel files make it take seconds. The key hashes the image size,
+    take most of a minute. With the pixel files it takes seconds. The key hashes the image size,
     the Pillow version and the source of the conversion functions, so changing any of them starts
     a new pixel folder instead of reusing pixels converted the old way.
     """
@@ -396,8 +396,8 @@ def conversion_key(size: int) -> str:
 
 @dataclass
 class ItemImage:
-    """What the stage got for one item: `pixels` is (size, size, 3) uint8 when status is ok.
-    `origin` is "cache", "download" or "file" for an ok image."""
+    """Outcome for one item: `pixels` is (size, size, 3) uint8 when status is ok, and `origin` is
+    "cache", "download" or "file" for an ok image."""
 
     status: str
     detail: str = ""
@@ -443,8 +443,8 @@ def _run_parallel(tasks: dict[str, Callable[[], ItemImage]], workers: int, desc:
         for future in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="image"):
             results[futures[future]] = future.result()
     except BaseException:
-        # On Ctrl-C, drop queued tasks instead of waiting for every download; running ones end
-        # within their timeout, and the files they cached are complete (atomic writes).
+        # On Ctrl-C, drop queued tasks instead of waiting for every download. Running ones end
+        # within their timeout, and the files they cache are complete because writes are atomic.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
@@ -546,8 +546,25 @@ def read_items(path: str | Path = paths.ITEMS) -> pd.DataFrame:
     return items
 
 
+def check_params(params: ImagesParams) -> None:
+    """Raise StageError for images settings that cannot work (params.py checks source and prefer)."""
+    problems = []
+    for key in ("size", "workers", "max_bytes"):
+        if getattr(params, key) < 1:
+            problems.append(f"images.{key} must be at least 1, got {getattr(params, key)}")
+    if params.timeout <= 0:
+        problems.append(f"images.timeout must be positive, got {params.timeout}")
+    if params.retries < 0 or params.backoff < 0:
+        problems.append(f"images.retries and images.backoff must not be negative, got {params.retries} and {params.backoff}")
+    if not 0 <= params.min_success_share <= 1:
+        problems.append(f"images.min_success_share must be between 0 and 1, got {params.min_success_share}")
+    if problems:
+        raise StageError("params.yaml: " + "; ".join(problems))
+
+
 def build_image_set(items: pd.DataFrame, params: ImagesParams) -> ImageSet:
-    """Get every item's image as images.source says (http, folder or none) and count the outcomes."""
+    """Get every item's image from images.source (http, folder or none) and count the outcomes."""
+    check_params(params)
     n_items = len(items)
     asins = items["asin"].astype(str).tolist()
     requests_sent = 0

@@ -1,6 +1,6 @@
 """Read the raw Amazon Review Data (2018) JSON-lines files into typed Parquet tables.
 
-Both files are read as a stream of blocks of whole lines, plain or gzip (told apart by the gzip
+Both files are read as a stream of blocks of whole lines, plain or gzip (recognised by the gzip
 magic bytes 1f 8b, not by the file name), and written block by block with a ParquetWriter, so
 memory stays flat as the files grow.
 
@@ -86,7 +86,7 @@ PRODUCTS_SCHEMA = pa.schema(
     ]
 )
 
-# The JSON types the fast path accepts; any other type in a block sends it to the line parser.
+# The JSON types the fast path accepts. Any other type in a block sends it to the line parser.
 _RAW_REVIEW_SCHEMA = pa.schema(
     [
         ("reviewerID", pa.string()),
@@ -105,7 +105,7 @@ _RAW_REVIEW_OPTIONS = pa_json.ParseOptions(
 
 
 class Rejected(Exception):
-    """A raw line that cannot become a row; `reason` is the count key in the report."""
+    """A raw line that cannot become a row. `reason` is the count key in the report."""
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(reason)
@@ -113,8 +113,14 @@ class Rejected(Exception):
         self.detail = detail
 
 
-class TooManyBadLines(StageError):
-    """More than ingest.max_bad_share of a file's lines are malformed."""
+class IngestFileError(StageError):
+    """A raw file with too many malformed lines or without a valid row.
+
+    `report` is the file's ingest report, written to reports/ingest.json before the stage exits."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
 
 
 class FileTally:
@@ -136,7 +142,8 @@ class FileTally:
     def reject(self, line: int, raw: bytes, err: Rejected) -> None:
         self.rejected[err.reason] += 1
         if len(self.examples[err.reason]) < self.max_examples:
-            example = {"line": line, "excerpt": raw.decode("utf-8", "replace")[:EXCERPT_CHARS]}
+            excerpt = raw.rstrip(b"\r").decode("utf-8", "replace")[:EXCERPT_CHARS]
+            example = {"line": line, "excerpt": excerpt}
             if err.detail:
                 example["detail"] = err.detail
             self.examples[err.reason].append(example)
@@ -175,13 +182,17 @@ def _read_blocks(stream, block_bytes: int) -> Iterator[tuple[int, int, bytes]]:
     newline)."""
     first_line = 1
     rest = b""
+    at_start = True
     while True:
         chunk = stream.read(block_bytes)
         if not chunk:
             break
         chunk = rest + chunk
+        if at_start:  # drop a UTF-8 byte order mark, which json.loads rejects
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+            at_start = False
         end = chunk.rfind(b"\n")
-        if end < 0:  # one line longer than a block: keep reading
+        if end < 0:  # a line longer than a block, so keep reading
             rest = chunk
             continue
         block, rest = chunk[: end + 1], chunk[end + 1 :]
@@ -221,13 +232,14 @@ def _decode_object(raw: bytes, tally: FileTally) -> dict:
         raise Rejected("invalid UTF-8", str(err)) from None
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (ValueError, RecursionError) as err:  # ValueError includes JSONDecodeError
+        message = getattr(err, "msg", None) or str(err) or type(err).__name__
         if not text.lstrip().startswith("{'"):
-            raise Rejected("invalid JSON", err.msg) from None
+            raise Rejected("invalid JSON", message) from None
         try:
             obj = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise Rejected("invalid JSON", f"{err.msg}; not a Python literal either") from None
+            raise Rejected("invalid JSON", f"{message}; not a Python literal either") from None
         if isinstance(obj, dict):
             tally.python_literal_lines += 1
     if not isinstance(obj, dict):
@@ -279,17 +291,25 @@ def _optional_rating(obj: dict, key: str, tally: FileTally) -> float | None:
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         tally.invalid_values[key] += 1
         return None
-    return float(value)
+    try:
+        rating = float(value)
+    except OverflowError:  # an integer beyond the float range
+        rating = math.inf
+    if not math.isfinite(rating):
+        tally.invalid_values[key] += 1
+        return None
+    return rating
 
 
 _VOTE_DIGITS = re.compile(r"[0-9]+")
 
 
 def _optional_vote(obj: dict, tally: FileTally) -> int | None:
-    """Helpful votes: the 2018 files store them as strings with thousands separators ("1,234")."""
+    """Return the helpful-vote count, which the 2018 files store as a string with thousands
+    separators ("1,234")."""
     value = obj.get("vote")
     if value is None:
         return None
@@ -297,8 +317,9 @@ def _optional_vote(obj: dict, tally: FileTally) -> int | None:
         digits = value.replace(",", "").strip(ASCII_SPACE)
         if not digits:
             return None
-        if _VOTE_DIGITS.fullmatch(digits) and int(digits) <= INT32_MAX:
-            return int(digits)
+        significant = digits.lstrip("0") or "0"
+        if _VOTE_DIGITS.fullmatch(digits) and len(significant) <= 10 and int(significant) <= INT32_MAX:
+            return int(significant)
     elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT32_MAX:
         return value
     tally.invalid_values["vote"] += 1
@@ -339,10 +360,11 @@ def clean_html(text: str) -> str | None:
 
 
 def is_markup(title: str) -> bool:
-    """Whether a title is scraped page markup rather than a product name.
+    """Return whether a title is scraped page markup rather than a product name.
 
-    3,153 of the 3,385 Magazine Subscriptions titles are `<span class="a-size-medium
-    a-color-secondary"` and 10 are the tail of an img tag (` Magazines" />`)."""
+    In the 2018 Magazine Subscriptions metadata, 3,153 of the 3,385 titles are
+    `<span class="a-size-medium a-color-secondary"` and 10 are the tail of an img tag
+    (` Magazines" />`)."""
     if "class=" in title or "/>" in title:
         return True
     return bool(_OPEN_TAG_FRAGMENT.search(_TAG.sub("", title)))
@@ -357,7 +379,7 @@ def clean_title(value: str) -> str | None:
 
 
 def clean_main_cat(value: str) -> str | None:
-    """Return the category name; some 2018 files store it as an <img ... alt="NAME"/> tag."""
+    """Return the category name. Some 2018 files store it as an <img ... alt="NAME"/> tag."""
     alt = _IMG_ALT.search(value)
     if alt:
         return clean_html(alt.group(1))
@@ -401,15 +423,17 @@ def _count_nulled(tally: FileTally, key: str, before: pa.ChunkedArray, after: pa
 
 
 def _reviews_fast(block: bytes, n_lines: int, first_line: int, tally: FileTally) -> pa.Table | None:
-    """Parse a block of review lines with pyarrow; return None when the block needs the line
-    parser (any line that is not a clean JSON object with the expected types)."""
+    """Parse a block of review lines with pyarrow, or return None to send it to the line parser.
+
+    The block goes to the line parser when any line is not a JSON object with the expected types,
+    or when a required key is missing."""
     # pyarrow skips blank lines, so require every line to start with "{" (each "\n{" is the
     # start of a distinct line).
     if block[:1] != b"{" or block.count(b"\n{") != n_lines - 1:
         return None
     try:
         raw = pa_json.read_json(pa.BufferReader(block), parse_options=_RAW_REVIEW_OPTIONS)
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowException, UnicodeDecodeError):
         return None
     # Every line starts with "{", so a row count equal to the line count maps rows to lines.
     if raw.num_rows != n_lines:
@@ -459,7 +483,7 @@ def _reviews_fast(block: bytes, n_lines: int, first_line: int, tally: FileTally)
 
 
 def _string_list(value, key: str, tally: FileTally) -> list[str]:
-    """A list of URLs with empty strings dropped; a lone string counts as a one-item list."""
+    """Return the strings of a URL list without empty strings. A lone string is a one-item list."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -474,7 +498,7 @@ def _string_list(value, key: str, tally: FileTally) -> list[str]:
 
 
 def _description(obj: dict, tally: FileTally) -> str | None:
-    """The 2018 files store the description as a list of strings, the 2014 files as one string."""
+    """Join and clean the description, a list of strings in the 2018 files and one string in 2014."""
     value = obj.get("description")
     if value is None:
         return None
@@ -534,7 +558,7 @@ def _parse_lines(
     schema: pa.Schema,
     tally: FileTally,
 ) -> pa.Table:
-    """Parse a block line by line; rejected lines are counted in `tally` and skipped."""
+    """Parse a block line by line. Rejected lines are counted in `tally` and skipped."""
     for offset, raw in enumerate(lines):
         line = first_line + offset
         if not raw.strip():
@@ -558,6 +582,26 @@ def _log_rejections(tally: FileTally, report_path: Path) -> None:
         )
 
 
+def _check_tally(tally: FileTally, report: dict, max_bad_share: float, report_path: str | Path) -> None:
+    """Raise IngestFileError when too many lines are malformed or no row is valid."""
+    share = tally.rejected_total / tally.lines_read if tally.lines_read else 0.0
+    if share > max_bad_share:
+        raise IngestFileError(
+            f"{tally.path}: {tally.rejected_total:,} of {tally.lines_read:,} lines ({share:.2%}) "
+            f"are malformed, more than ingest.max_bad_share = {max_bad_share:.2%}. See "
+            f"{report_path} for the reasons and examples, then download or repair the file, or "
+            "raise ingest.max_bad_share",
+            report,
+        )
+    if tally.rows_written == 0:
+        noun = "review" if tally.name == "reviews" else "product"
+        raise IngestFileError(
+            f"{tally.path}: no valid {noun} rows in {tally.lines_read:,} lines; check that "
+            f"data.{tally.name} points at an Amazon Review Data JSON-lines file",
+            report,
+        )
+
+
 def ingest_file(
     kind: str,
     src: str | Path,
@@ -570,13 +614,13 @@ def ingest_file(
 ) -> dict:
     """Parse one raw file (`kind` "reviews" or "meta") into Parquet at `dst`; return its report.
 
-    The report holds path, format, lines_read, rows_written, blank_lines, rejected_total,
+    The report contains path, format, lines_read, rows_written, blank_lines, rejected_total,
     rejected {reason: count}, examples {reason: [{line, excerpt, detail}]} (at most `examples`
     per reason), python_literal_lines and invalid_values {field: count}.
 
-    Raises TooManyBadLines, with the report as its `report` attribute, when more than
-    `max_bad_share` of the lines are rejected, and StageError when no row is valid. `dst` is
-    then left as it was. `report_path` is only named in log messages.
+    Raises IngestFileError, with the report as its `report` attribute, when more than
+    `max_bad_share` of the lines are rejected or when no row is valid. `dst` is then left as it
+    was. `report_path` is only named in messages.
     """
     src, dst = Path(src), Path(dst)
     if kind == "reviews":
@@ -593,7 +637,8 @@ def ingest_file(
         pending: list[pa.Table] = []
         pending_rows = 0
         try:
-            for first_line, n_lines, block in _iter_file_blocks(src, tally.format, block_bytes, src.name):
+            blocks = _iter_file_blocks(src, tally.format, block_bytes, src.name)
+            for first_line, n_lines, block in blocks:
                 tally.lines_read += n_lines
                 table = _reviews_fast(block, n_lines, first_line, tally) if kind == "reviews" else None
                 if table is None:
@@ -612,24 +657,7 @@ def ingest_file(
 
         _log_rejections(tally, Path(report_path))
         report = tally.report()
-        if tally.lines_read and tally.rejected_total / tally.lines_read > max_bad_share:
-            share = tally.rejected_total / tally.lines_read
-            err = TooManyBadLines(
-                f"{src}: {tally.rejected_total:,} of {tally.lines_read:,} lines ({share:.2%}) are "
-                f"malformed, more than ingest.max_bad_share = {max_bad_share:.2%}; see {report_path} "
-                "for the reasons and examples. Re-download or repair the file, or raise "
-                "ingest.max_bad_share"
-            )
-            err.report = report
-            raise err
-        if tally.rows_written == 0:
-            err = TooManyBadLines(
-                f"{src}: no valid {'review' if kind == 'reviews' else 'product'} rows in "
-                f"{tally.lines_read:,} lines; check that data.{kind} points at an Amazon Review "
-                "Data JSON-lines file"
-            )
-            err.report = report
-            raise err
+        _check_tally(tally, report, max_bad_share, report_path)
 
     log.info(
         "%s: %s lines read, %s rows written, %s rejected, %s blank (%s, %.1f s)",
@@ -652,8 +680,8 @@ def run_ingest(
 ) -> dict:
     """Ingest the reviews and metadata files and write the report {"reviews": ..., "meta": ...}.
 
-    The report is written also when a file has too many malformed lines, so that its examples
-    can be read; the StageError is raised after it is written.
+    The report is also written when a file has too many malformed lines, so that the user can
+    read its examples. The StageError is raised after that.
     """
     if not 0.0 <= max_bad_share <= 1.0:
         raise ParamsError(f"params.yaml: `ingest.max_bad_share` must be in [0, 1], got {max_bad_share}")
@@ -674,7 +702,7 @@ def run_ingest(
                 kind, src, dst, max_bad_share=max_bad_share, examples=examples,
                 report_path=report_out, block_bytes=block_bytes,
             )
-        except TooManyBadLines as err:
+        except IngestFileError as err:
             report[kind] = err.report
             write_json(report_out, report)
             raise

@@ -1,6 +1,6 @@
 """Ranking metrics over one chunk of users: pure functions of a score tensor.
 
-Every function takes `scores`, a (users, n_items) floating tensor whose row r holds one user's
+Every function takes `scores`, a (users, n_items) floating tensor whose row r contains one user's
 scores for all items, and `target_items`, the (users,) held-out item of each row. Scores must be
 finite; `deepmine.evaluation` checks that before calling these functions. The functions run on
 the device of `scores` and never loop over items in Python.
@@ -109,8 +109,8 @@ def auc_counts(scores: torch.Tensor, target_items: torch.Tensor,
     """Return (below, candidates) per row for AUC_u = below / candidates (VBPR protocol).
 
     `exclude_mask` is a (users, n_items) bool tensor, True for every item the user interacted
-    with in any split; the held-out item is excluded whether or not it is marked. A row with
-    0 candidates has no AUC_u and the caller skips it."""
+    with in any split. The held-out item is excluded whether or not it is marked. A row with
+    0 candidates has no AUC_u, so the caller skips it."""
     rows, items = exclude_mask.nonzero(as_tuple=True)
     counts = rank_counts(scores, target_items, rows, items, tie_order=False)
     return counts.below, counts.candidates

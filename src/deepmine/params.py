@@ -241,6 +241,12 @@ def _validate(params: Params) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ParamsError(f"params.yaml: `{key}` must be at least 1, got {value}")
+    if params.evaluate.hr_k < 1 or any(k < 1 for k in params.evaluate.ks):
+        raise ParamsError(f"params.yaml: `evaluate.ks` and `evaluate.hr_k` must be at least 1, got "
+                          f"{params.evaluate.ks} and {params.evaluate.hr_k}")
+    if params.evaluate.cold_max_train < 0:
+        raise ParamsError(f"params.yaml: `evaluate.cold_max_train` must not be negative, got "
+                          f"{params.evaluate.cold_max_train}")
     for key in [f.name for f in dataclasses.fields(Params) if f.name.startswith("lambda_")]:
         if getattr(params, key) < 0:
             raise ParamsError(f"params.yaml: `{key}` must not be negative, got {getattr(params, key)}")
