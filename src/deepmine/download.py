@@ -62,8 +62,8 @@ def fetch_file(url: str, dest: str | Path, timeout: float, param_key: str) -> di
     The entry contains path, url, action ("present" or "downloaded"), bytes and sha256.
     `timeout` bounds both the connection and the wait for each chunk, in seconds.
     `param_key` (data.reviews or data.meta) is named in the error so the user knows which
-    setting points at the file. Raises StageError when the server cannot be reached, answers
-    with an HTTP error, or closes the connection early.
+    setting points at the file. Raises StageError when the server cannot be reached, returns
+    an HTTP error status, or closes the connection early.
     """
     dest = Path(dest)
     if dest.exists():

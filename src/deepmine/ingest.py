@@ -1,8 +1,8 @@
 """Read the raw Amazon Review Data (2018) JSON-lines files into typed Parquet tables.
 
 Both files are read as a stream of blocks of whole lines, plain or gzip (recognised by the gzip
-magic bytes 1f 8b, not by the file name), and written block by block with a ParquetWriter, so
-memory stays flat as the files grow.
+magic bytes 1f 8b, not by the file name). The tables are written block by block with a
+ParquetWriter, so memory stays flat as the files grow.
 
 Reviews take a fast path: pyarrow parses a whole block against a fixed schema. A block with
 anything unusual in it (a broken line, a Python-literal line, a required key missing, a value of
@@ -612,7 +612,7 @@ def ingest_file(
     report_path: str | Path = "reports/ingest.json",
     block_bytes: int = BLOCK_BYTES,
 ) -> dict:
-    """Parse one raw file (`kind` "reviews" or "meta") into Parquet at `dst`; return its report.
+    """Parse one raw file (`kind` "reviews" or "meta") into Parquet at `dst` and return its report.
 
     The report contains path, format, lines_read, rows_written, blank_lines, rejected_total,
     rejected {reason: count}, examples {reason: [{line, excerpt, detail}]} (at most `examples`
