@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 BLOCK_BYTES = 8 << 20  # decompressed bytes read per block (about 20k review lines)
 ROW_GROUP_ROWS = 131_072
+MIN_FAST_PATH_LINES = 64  # a failing run of review lines this short goes to the line parser
 EXCERPT_CHARS = 120
 ASCII_SPACE = " \t\n\r\f\v"
 INT32_MAX = 2**31 - 1
@@ -425,17 +426,14 @@ def _count_nulled(tally: FileTally, key: str, before: pa.ChunkedArray, after: pa
 def _reviews_fast(block: bytes, n_lines: int, first_line: int, tally: FileTally) -> pa.Table | None:
     """Parse a block of review lines with pyarrow, or return None to send it to the line parser.
 
-    The block goes to the line parser when any line is not a JSON object with the expected types,
-    or when a required key is missing."""
-    # pyarrow skips blank lines, so require every line to start with "{" (each "\n{" is the
-    # start of a distinct line).
-    if block[:1] != b"{" or block.count(b"\n{") != n_lines - 1:
-        return None
+    Every line of the block must start with "{" and end with "}", because pyarrow skips blank
+    lines. The block goes to the line parser when any line is not a JSON object with the
+    expected types, or when a required key is missing."""
     try:
         raw = pa_json.read_json(pa.BufferReader(block), parse_options=_RAW_REVIEW_OPTIONS)
     except (pa.ArrowException, UnicodeDecodeError):
         return None
-    # Every line starts with "{", so a row count equal to the line count maps rows to lines.
+    # No line is blank, so a row count equal to the line count maps rows to lines.
     if raw.num_rows != n_lines:
         return None
     for key in ("reviewerID", "asin"):
@@ -475,6 +473,73 @@ def _reviews_fast(block: bytes, n_lines: int, first_line: int, tally: FileTally)
             "verified": raw["verified"],
         },
         schema=REVIEWS_SCHEMA,
+    )
+
+
+def _suspect_lines(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find the lines of a block that cannot be clean JSON objects.
+
+    A line that does not start with "{" or does not end with "}" (a truncated line, a blank line)
+    is suspect. Return (indices of the suspect lines, start offset of every line, offset of every
+    line's newline)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))  # (n_lines,)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    last = ends - 1
+    carriage_return = (last >= starts) & (data[np.maximum(last, 0)] == ord("\r"))
+    last = np.where(carriage_return, last - 1, last)
+    empty = last < starts
+    bad_start = data[np.minimum(starts, len(data) - 1)] != ord("{")
+    bad_end = data[np.maximum(last, 0)] != ord("}")
+    return np.flatnonzero(empty | bad_start | bad_end), starts, ends
+
+
+def _parse_review_block(block: bytes, n_lines: int, first_line: int, tally: FileTally) -> list[pa.Table]:
+    """Parse a block of review lines, sending only suspect lines to the line parser.
+
+    The runs of lines between suspect lines go through the fast path. When too many lines are
+    suspect for that to pay, the whole block goes to the line parser."""
+    suspects, starts, ends = _suspect_lines(block)
+    if len(suspects) == 0:
+        return _parse_review_run(block, n_lines, first_line, tally)
+    if len(suspects) * MIN_FAST_PATH_LINES > n_lines:
+        lines = block.split(b"\n")[:-1]
+        return [_parse_lines(lines, first_line, _append_review, _review_columns(), REVIEWS_SCHEMA, tally)]
+
+    tables: list[pa.Table] = []
+    run_start = 0  # index of the first line of the run before the next suspect line
+    for index in suspects.tolist() + [n_lines]:
+        if index > run_start:
+            run = block[starts[run_start] : starts[index] if index < n_lines else len(block)]
+            tables += _parse_review_run(run, index - run_start, first_line + run_start, tally)
+        if index < n_lines:
+            suspect = [block[starts[index] : ends[index]]]
+            line = first_line + index
+            tables.append(_parse_lines(suspect, line, _append_review, _review_columns(), REVIEWS_SCHEMA, tally))
+        run_start = index + 1
+    return tables
+
+
+def _parse_review_run(block: bytes, n_lines: int, first_line: int, tally: FileTally) -> list[pa.Table]:
+    """Parse review lines that all look like JSON objects with the fast path.
+
+    A run that still fails (a line with a wrong type, a missing key, invalid JSON inside the
+    braces) is halved, and each half is tried again, down to MIN_FAST_PATH_LINES lines, which
+    go to the line parser."""
+    table = _reviews_fast(block, n_lines, first_line, tally)
+    if table is not None:
+        return [table]
+    if n_lines <= MIN_FAST_PATH_LINES:
+        lines = block.split(b"\n")[:-1]
+        return [_parse_lines(lines, first_line, _append_review, _review_columns(), REVIEWS_SCHEMA, tally)]
+
+    cut = block.find(b"\n", len(block) // 2)
+    if cut == len(block) - 1:  # the middle falls in the last line
+        cut = block.rfind(b"\n", 0, len(block) // 2)
+    head, tail = block[: cut + 1], block[cut + 1 :]
+    head_lines = head.count(b"\n")
+    return _parse_review_run(head, head_lines, first_line, tally) + _parse_review_run(
+        tail, n_lines - head_lines, first_line + head_lines, tally
     )
 
 
@@ -640,13 +705,15 @@ def ingest_file(
             blocks = _iter_file_blocks(src, tally.format, block_bytes, src.name)
             for first_line, n_lines, block in blocks:
                 tally.lines_read += n_lines
-                table = _reviews_fast(block, n_lines, first_line, tally) if kind == "reviews" else None
-                if table is None:
+                if kind == "reviews":
+                    tables = _parse_review_block(block, n_lines, first_line, tally)
+                else:
                     lines = block.split(b"\n")[:-1]
-                    table = _parse_lines(lines, first_line, append_row, new_columns(), schema, tally)
-                tally.rows_written += table.num_rows
-                pending.append(table)
-                pending_rows += table.num_rows
+                    tables = [_parse_lines(lines, first_line, append_row, new_columns(), schema, tally)]
+                for table in tables:
+                    tally.rows_written += table.num_rows
+                    pending.append(table)
+                    pending_rows += table.num_rows
                 if pending_rows >= ROW_GROUP_ROWS:
                     writer.write_table(pa.concat_tables(pending))
                     pending, pending_rows = [], 0
