@@ -19,7 +19,7 @@ from deepmine.training import resolve_device, save_checkpoint, train_model
 
 
 def id_map(path, id_column: str, key_column: str) -> list[str]:
-    """The string id of every row id, checked to be 0..n-1 in order."""
+    """Return the string id of every row id, after checking that the row ids are 0..n-1 in order."""
     table = pd.read_parquet(path, columns=[key_column, id_column])
     if not (table[key_column].to_numpy() == np.arange(len(table))).all():
         raise StageError(f"{path}: column {key_column!r} is not 0..{len(table) - 1} in row order; rerun the clean stage")

@@ -33,8 +33,8 @@ def planted_problem(n_users: int = 40, n_items: int = 40, per_user: int = 12, n_
     """Users and items in two groups (by parity); each user interacts with own-group items only.
 
     The last `n_cold` items have no interactions at all. The description and review vectors carry
-    the group in their first coordinate and the images are red or blue; one item in five has an
-    image, which keeps the image autoencoder cheap."""
+    the group in their first coordinate, and the images are red or blue. Only one item in five has
+    an image, which keeps the image autoencoder cheap."""
     rng = np.random.default_rng(seed)
     item_group = np.arange(n_items) % 2
     warm = np.arange(n_items) < n_items - n_cold

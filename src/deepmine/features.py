@@ -58,7 +58,7 @@ class ItemFeatures:
         return self.description.shape[1]
 
     def has(self, view: str) -> torch.Tensor:
-        """The (n_items,) bool mask of the items that have `view` (image, description or review)."""
+        """Return the (n_items,) bool mask of the items that have `view` (image, description or review)."""
         return getattr(self, f"has_{view}")
 
     @classmethod
@@ -109,7 +109,7 @@ class ItemFeatures:
             )
 
     def to(self, device: torch.device | str) -> "ItemFeatures":
-        """A copy with every tensor on `device`."""
+        """Return a copy with every tensor on `device`."""
         return ItemFeatures(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 

@@ -4,10 +4,13 @@ Both files are read as a stream of blocks of whole lines, plain or gzip (recogni
 magic bytes 1f 8b, not by the file name). The tables are written block by block with a
 ParquetWriter, so memory stays flat as the files grow.
 
-Reviews take a fast path: pyarrow parses a whole block against a fixed schema. A block with
-anything unusual in it (a broken line, a Python-literal line, a required key missing, a value of
-an unexpected JSON type) falls back to parsing line by line, which decides each line's fate.
-Both paths apply the same rules, so the output does not depend on which path a block took.
+Reviews take a fast path: pyarrow parses a whole block against a fixed schema. Lines that cannot
+be JSON objects (not "{...}", such as truncated or blank lines) go to a line-by-line parser, which
+decides each line's fate. A run of lines that pyarrow still rejects (a Python-literal line, a
+required key missing, a value of an unexpected JSON type) is halved until the failing piece is
+small enough for the line parser. Both paths apply the same rules, so the output does not depend
+on which path a line took. Metadata goes through the line parser only, because its HTML cleaning
+is per row anyway.
 
 A malformed line is skipped, never guessed at: it is counted by reason with its line number,
 and the first few per reason are quoted in reports/ingest.json. Blank lines are skipped and
@@ -16,7 +19,7 @@ under `invalid_values`.
 
 reviews.parquet columns: line (int64, 1-based line in the raw file), reviewer_id, asin,
 overall (float32), unix_time (int64), review_text, summary, vote (int32), verified (bool).
-Empty or whitespace-only review_text and summary are null.
+Empty or ASCII-whitespace-only review_text and summary are null.
 
 products.parquet columns: line, asin, title, description, brand, main_cat (strings, all but
 asin nullable), image_urls_high (list<string>, from imageURLHighRes) and image_urls
@@ -342,22 +345,22 @@ def _optional_bool(obj: dict, key: str, tally: FileTally) -> bool | None:
 
 _BLOCK_TAG = re.compile(r"</?(?:br|p|div|li|ul|ol|tr|td|th|table|h[1-6])\b[^<>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
-_SPACES = re.compile(r"\s+")
 _OPEN_TAG_FRAGMENT = re.compile(r"<\s*/?\s*[A-Za-z]")
 _IMG_ALT = re.compile(r"<img\b[^>]*\balt\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
 
 
 def clean_html(text: str) -> str | None:
-    """Strip tags, unescape entities and collapse whitespace; return None when nothing is left.
+    """Strip tags, unescape entities and collapse whitespace. Return None when nothing is left.
 
     Block-level tags (br, p, li ...) become a space so that words on either side stay apart.
     Entities are unescaped after the tags are stripped, so "&lt;b&gt;" survives as the text "<b>".
     """
-    text = _BLOCK_TAG.sub(" ", text)
-    text = _TAG.sub("", text)
+    if "<" in text:
+        text = _BLOCK_TAG.sub(" ", text)
+        text = _TAG.sub("", text)
     text = html.unescape(text)
-    text = _SPACES.sub(" ", text).strip()
-    return text or None
+    # str.split() splits on the same Unicode whitespace as the regex \s, and faster.
+    return " ".join(text.split()) or None
 
 
 def is_markup(title: str) -> bool:
@@ -698,7 +701,10 @@ def ingest_file(
     started = time.perf_counter()
     tally = FileTally(kind, src, detect_format(src), examples)
     with atomic_path(dst, suffix=".parquet") as tmp:
-        writer = pq.ParquetWriter(tmp, schema)
+        # Dictionary-encode only the id columns: review texts rarely repeat, so building a
+        # dictionary for them costs time and saves no space.
+        ids = [name for name in ("reviewer_id", "asin") if name in schema.names]
+        writer = pq.ParquetWriter(tmp, schema, use_dictionary=ids)
         pending: list[pa.Table] = []
         pending_rows = 0
         try:

@@ -45,7 +45,7 @@ class Lambdas:
 
 @dataclass
 class TripletTerms:
-    """What a model's forward pass over a mini-batch of triplets (i, j, k) hands to `objective`.
+    """The quantities of one mini-batch of triplets (i, j, k) that a model's forward pass hands to `objective`.
 
     Row tensors have one row per triplet. v_j, v_k, beta_j and beta_k are already masked to zero
     for items without training interactions. None marks a term the model does not have.

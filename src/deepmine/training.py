@@ -36,7 +36,7 @@ EPOCH_METRICS = ("bpr", "recon_image", "recon_description", "recon_review", "pen
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for `train.device`: auto (CUDA when present), cpu, cuda or cuda:N."""
+    """Return the torch device for `train.device`: auto (CUDA when present), cpu, cuda or cuda:N."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -97,6 +97,7 @@ def _precision(amp: bool, device: torch.device) -> _Precision:
         log.warning("train.amp applies to CUDA only; training on %s in float32", device)
         return _Precision(False, torch.float32)
     # bfloat16 keeps float32's exponent range, so it needs no gradient scaling.
+    # NOTE: this CUDA path has only run in CPU tests with autocast disabled, never on a GPU.
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return _Precision(True, dtype)
 
@@ -133,7 +134,7 @@ def _epoch_triplets(triplets: np.ndarray, epoch: int, split: SplitData, device: 
 
 
 def _validation_users(split: SplitData, eval_users: int, seed: int) -> np.ndarray | None:
-    """All validation users (None) or a fixed random subset of `eval_users` of them."""
+    """Return None (all validation users) or a fixed random subset of `eval_users` of them."""
     if eval_users < 0:
         raise StageError(f"train.eval_users must not be negative, got {eval_users}")
     users = np.unique(split.validation[:, 0])
@@ -153,7 +154,7 @@ def _validate(model: Recommender, split: SplitData, device: torch.device, chunk_
 def _train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                  triplets: torch.Tensor, lambdas: Lambdas, batch_size: int, precision: _Precision,
                  epoch: int) -> dict[str, float]:
-    """One pass over the epoch's triplets; returns each objective term divided by their number."""
+    """Run one pass over the epoch's triplets and return each objective term divided by their number."""
     model.train()
     n = triplets.shape[0]
     sums = torch.zeros(len(EPOCH_METRICS) - 1, device=triplets.device)  # every metric but val_auc
@@ -189,7 +190,7 @@ def train_model(variant: str, spec: ModelSpec, params: Params, split: SplitData,
 
     `triplets` is the (epochs, n, 3) array of (user, positive, negative) ids; epoch e uses
     triplets[e]. `live` is an optional DVCLive Live object that receives EPOCH_METRICS after
-    every epoch. The returned summary holds variant, epochs_run, best_epoch, best_val_auc,
+    every epoch. The returned summary contains variant, epochs_run, best_epoch, best_val_auc,
     triplets_per_second and the per-epoch history.
     """
     device = torch.device(device)

@@ -23,13 +23,13 @@ __all__ = ["BPR", "DeepMINE", "FactorModel", "Popularity", "Recommender", "VBPR"
 
 
 def uses_content(spec: ModelSpec) -> bool:
-    """Whether the model reads item features (images and text vectors)."""
+    """Return whether the model reads item features (images and text vectors)."""
     return spec.name in ("vbpr", "deepmine")
 
 
 def build_model(spec: ModelSpec, params: Params, n_users: int, n_items: int,
                 item_train_counts: np.ndarray, features: ItemFeatures | None) -> Recommender:
-    """A freshly initialised model for `spec`; the caller seeds torch for reproducible weights."""
+    """Build a freshly initialised model for `spec`. The caller seeds torch for reproducible weights."""
     if uses_content(spec):
         if features is None:
             raise ValueError(f"{spec.name} reads item features, but none were given")

@@ -20,8 +20,8 @@ Scorer = Callable[[np.ndarray], torch.Tensor]
 class Recommender(nn.Module):
     """A model that scores (user, item) pairs.
 
-    `score` is the per-row score function x_ij that evaluation and recommendation reuse;
-    `make_scorer` scores users against every item at once; `triplet_terms` is the forward pass
+    `score` is the per-row score function x_ij that evaluation and recommendation reuse.
+    `make_scorer` scores users against every item at once. `triplet_terms` is the forward pass
     that the training objective reads (trainable models only).
     """
 
@@ -92,14 +92,14 @@ class FactorModel(Recommender):
         return None
 
     def content_score(self, users: torch.Tensor, rows: torch.Tensor, side: Any) -> torch.Tensor:
-        """The content term of each row; `rows` indexes the row's item in the item side."""
+        """Compute the content term of each row. `rows` indexes the row's item in the item side."""
         return torch.zeros(users.shape[0], device=users.device)
 
     def content_terms(self, terms: TripletTerms, users: torch.Tensor, side: Any) -> None:
         """Add the content model's parameters and reconstruction errors to `terms`."""
 
     def content_matrix(self, users: torch.Tensor, side: Any) -> torch.Tensor | float:
-        """The content term of `users` against every item, (len(users), n_items)."""
+        """Compute the content term of `users` against every item, (len(users), n_items)."""
         return 0.0
 
     # Shared scoring and training passes.
@@ -154,7 +154,7 @@ class FactorModel(Recommender):
 
 def register_item_features(module: nn.Module, features: Any, views: list[str]) -> None:
     """Attach the content of `views` as non-persistent buffers: they follow the model to its
-    device but stay out of the state dict, so a checkpoint holds parameters only."""
+    device but stay out of the state dict, so a checkpoint contains parameters only."""
     for view in views:
         stored = features.images if view == "image" else getattr(features, view)
         module.register_buffer(f"content_{view}", stored, persistent=False)
