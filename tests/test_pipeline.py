@@ -76,7 +76,7 @@ def test_repro_writes_metrics_for_every_model(pipeline_repo):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo, env).stdout)
     shown_files = {f for entry in shown.values() for f in entry["data"]}
     assert {"metrics/pop.json", "metrics/deepmine.json", "reports/data.json"} <= shown_files
-    assert (repo / "reports" / "results.md").read_text().count("| deepmine") == 1
+    assert (repo / "reports" / "results.md").read_text().count("\n| deepmine | deepmine |") == 1
 
 
 def test_rerun_with_same_seed_gives_identical_metrics(pipeline_repo):
