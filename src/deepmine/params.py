@@ -85,6 +85,7 @@ class TrainParams:
     amp: bool = False
     eval_users: int = 0
     encode_chunk: int = 256
+    max_batches: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,8 @@ def _validate(params: Params) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ParamsError(f"params.yaml: `{key}` must be at least 1, got {value}")
+    if params.train.max_batches < 0:
+        raise ParamsError(f"params.yaml: `train.max_batches` must not be negative, got {params.train.max_batches}")
     if params.evaluate.hr_k < 1 or any(k < 1 for k in params.evaluate.ks):
         raise ParamsError(f"params.yaml: `evaluate.ks` and `evaluate.hr_k` must be at least 1, got "
                           f"{params.evaluate.ks} and {params.evaluate.hr_k}")

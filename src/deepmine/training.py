@@ -153,14 +153,26 @@ def _validate(model: Recommender, split: SplitData, device: torch.device, chunk_
 
 def _train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                  triplets: torch.Tensor, lambdas: Lambdas, batch_size: int, precision: _Precision,
-                 epoch: int) -> dict[str, float]:
-    """Run one pass over the epoch's triplets and return each objective term divided by their number."""
+                 epoch: int, max_batches: int = 0) -> tuple[dict[str, float], dict[str, int]]:
+    """Run one pass over the epoch's triplets.
+
+    Returns each objective term divided by the number of triplets trained on, and the counts
+    {"triplets", "item_encodings"}: the distinct items the batches encoded, against the two per
+    triplet that encoding every row would cost. `max_batches` > 0 stops the epoch early (timing
+    runs); the shared-weight penalties keep their full-epoch scale.
+    """
     model.train()
     n = triplets.shape[0]
     sums = torch.zeros(len(EPOCH_METRICS) - 1, device=triplets.device)  # every metric but val_auc
     starts = range(0, n, batch_size)
+    if max_batches > 0:
+        starts = starts[:max_batches]
+    trained = 0
+    encodings = 0
     for start in tqdm(starts, desc=f"epoch {epoch}", unit="batch", leave=False):
         users, positives, negatives = triplets[start:start + batch_size].unbind(1)
+        trained += len(users)
+        encodings += int(torch.unique(torch.cat([positives, negatives])).numel())
         with torch.autocast(triplets.device.type, dtype=precision.dtype, enabled=precision.enabled):
             terms = model.triplet_terms(users, positives, negatives)
         value = objective(terms, lambdas, shared_scale=len(users) / n)
@@ -174,13 +186,13 @@ def _train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, scaler: t
         parts = [value.bpr] + [value.recon.get(view, zero) for view in VIEW_LAMBDAS] + [value.penalty]
         sums += torch.stack([part.detach().float() for part in parts])
 
-    values = (sums / n).tolist()
+    values = (sums / trained).tolist()
     if not all(math.isfinite(v) for v in values):
         raise StageError(
             f"training diverged in epoch {epoch}: the objective is not finite "
             f"({dict(zip(EPOCH_METRICS, values))}); lower train.lr or raise the lambdas"
         )
-    return dict(zip(EPOCH_METRICS[:-1], values))
+    return dict(zip(EPOCH_METRICS[:-1], values)), {"triplets": trained, "item_encodings": encodings}
 
 
 def train_model(variant: str, spec: ModelSpec, params: Params, split: SplitData,
@@ -236,10 +248,14 @@ def train_model(variant: str, spec: ModelSpec, params: Params, split: SplitData,
     for epoch in range(config.epochs):
         epoch_triplets = _epoch_triplets(triplets, epoch, split, device)
         started = time.perf_counter()
-        metrics = _train_epoch(model, optimizer, scaler, epoch_triplets, lambdas, config.batch_size,
-                               precision, epoch)
-        train_seconds += time.perf_counter() - started
-        trained_triplets += epoch_triplets.shape[0]
+        metrics, counts = _train_epoch(model, optimizer, scaler, epoch_triplets, lambdas, config.batch_size,
+                                       precision, epoch, config.max_batches)
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
+        trained_triplets += counts["triplets"]
+        log.info("%s epoch %d: %d triplets in %.1f s (%.0f triplets/s), %d item encodings (encoding "
+                 "both items of every triplet: %d)", variant, epoch, counts["triplets"], epoch_seconds,
+                 counts["triplets"] / max(epoch_seconds, 1e-9), counts["item_encodings"], 2 * counts["triplets"])
 
         auc = _validate(model, split, device, chunk_users, val_users, epoch) if has_validation else float("nan")
         metrics["val_auc"] = auc
