@@ -9,7 +9,9 @@ step it records wall time, CPU time (user + system of the child and its descenda
 os.wait4) and peak resident memory (ru_maxrss of the child). It reads the stage's report for its
 counts and computes the throughput that matters for the stage. It also times the naive ingest
 baseline (benchmarks/naive_ingest.py) the same way, reruns images and embed (which should hit
-their caches) and trains every model for one epoch.
+their caches) and trains every model for one epoch. Deep-MINE trains only the first
+--deepmine-batches batches of that epoch (train.max_batches), because a full epoch takes hours on
+2 cores; its seconds per epoch are extrapolated from the measured triplets/s.
 
 The results go to benchmarks/results/<name>.json (or --results), and a Markdown table goes to
 stdout. The stage logs are in WORKDIR/logs/. dvc is not used, so no git repository is needed.
@@ -50,6 +52,8 @@ MODELS = ("pop", "bpr", "vbpr", "deepmine")
 MAX_RSS_BYTES = 8 * GIB
 # Epochs of triplets sampled, because the triplets target is for 10 epochs. Training then runs one.
 TRIPLET_EPOCHS = 10
+# Batches (of train.batch_size) that the deepmine variant trains in its timed epoch.
+DEEPMINE_BATCHES = 3
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Step:
     max_wall: float | None = None  # target in seconds at Pantry scale on 2 cores
     max_rss: float = MAX_RSS_BYTES
     train_epochs: int | None = None  # train.epochs written to params.yaml before the step
+    max_batches: int = 0  # train.max_batches written with train_epochs; 0 trains every batch
     needs: list[str] = field(default_factory=list)  # steps that must have succeeded first
 
 
@@ -115,15 +120,36 @@ def evaluate_throughput(report: dict, wall: float):
 
 
 TRAIN_RATE = re.compile(r"([0-9.]+) triplets/s in training")
+# The per-epoch line of deepmine.training.train_model.
+EPOCH_LINE = re.compile(r"epoch (\d+): (\d+) triplets in ([0-9.]+) s \([0-9.]+ triplets/s\), (\d+) item "
+                        r"encodings \(encoding both items of every triplet: (\d+)\)")
 
 
 def train_throughput_from_log(log_text: str, triplets_per_epoch: int | None, wall: float):
-    """Triplets per second of the training loop, from the stage's log line, and seconds per epoch."""
+    """Triplets per second of the training loop and seconds per epoch, from the stage's log.
+
+    The counts also hold the first epoch's trained triplets and item encodings. When that epoch
+    stopped early (train.max_batches), seconds_per_epoch and item_encodings_per_epoch are
+    extrapolated to the full epoch at the measured rate and encodings per triplet, and
+    `extrapolated` is True.
+    """
     rates = TRAIN_RATE.findall(log_text)
     rate = float(rates[-1]) if rates else None
     extra = {"triplets_per_epoch": triplets_per_epoch}
+    epochs = EPOCH_LINE.findall(log_text)
+    trained = None
+    if epochs:
+        _, trained, seconds, encodings, naive = epochs[0]
+        trained = int(trained)
+        extra.update(trained_triplets=trained, train_seconds=float(seconds), item_encodings=int(encodings),
+                     naive_item_encodings=int(naive))
+    extrapolated = bool(trained and triplets_per_epoch and trained < triplets_per_epoch)
+    extra["extrapolated"] = extrapolated
     if rate and triplets_per_epoch:
         extra["seconds_per_epoch"] = round(triplets_per_epoch / rate, 2)
+    if trained and triplets_per_epoch:
+        extra["item_encodings_per_epoch"] = round(extra["item_encodings"] * triplets_per_epoch / trained)
+        extra["naive_item_encodings_per_epoch"] = 2 * triplets_per_epoch
     return rate, "triplets/s", extra
 
 
@@ -190,7 +216,8 @@ def machine(python: str) -> dict:
 
 # --- the benchmark ----------------------------------------------------------------------------
 
-def plan_steps(python: str, raw_files: list[str], variants: list[str]) -> list[Step]:
+def plan_steps(python: str, raw_files: list[str], variants: list[str],
+               deepmine_batches: int = DEEPMINE_BATCHES) -> list[Step]:
     def stage(name: str, *args: str) -> list[str]:
         return [python, f"stages/{name}.py", *args]
 
@@ -213,7 +240,8 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str]) -> list[S
         # of a per-sample pandas loader is 2,500 triplets/s, about 3 minutes per Pantry epoch.
         limit = {"bpr": 60, "vbpr": 60}.get(variant)
         steps.append(Step(f"train@{variant}", stage("train", variant), None, None, max_wall=limit,
-                          train_epochs=1, needs=["triplets", "images", "embed"]))
+                          train_epochs=1, max_batches=deepmine_batches if variant == "deepmine" else 0,
+                          needs=["triplets", "images", "embed"]))
     for variant in variants:
         steps.append(Step(f"evaluate@{variant}", stage("evaluate", variant), f"metrics/{variant}.json",
                           evaluate_throughput, max_wall=120, needs=[f"train@{variant}"]))
@@ -224,12 +252,13 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str]) -> list[S
 MIN_RATE = {"train@vbpr": 24_000, "train@deepmine": 2_500}
 
 
-def write_params(workdir: Path, raw: dict[str, Path], image_workers: int, train_epochs: int) -> None:
+def write_params(workdir: Path, raw: dict[str, Path], image_workers: int, train_epochs: int,
+                 max_batches: int = 0) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["data"].update(reviews=str(raw["reviews"]), meta=str(raw["meta"]))
     params["images"].update(workers=image_workers, cache_dir="data/cache/images")
     params["text"].update(cache_dir="data/cache/text")
-    params["train"].update(epochs=train_epochs)
+    params["train"].update(epochs=train_epochs, max_batches=max_batches)
     params["models"] = {name: params["models"][name] for name in MODELS}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
@@ -245,7 +274,7 @@ def prepare_workdir(workdir: Path) -> None:
 
 def measure_step(step: Step, workdir: Path, env: dict, manifest_raw: dict, image_workers: int) -> dict:
     if step.train_epochs is not None:
-        write_params(workdir, manifest_raw, image_workers, step.train_epochs)
+        write_params(workdir, manifest_raw, image_workers, step.train_epochs, step.max_batches)
     log.info("running %s: %s", step.name, " ".join(step.argv))
     log_path = workdir / "logs" / f"{step.name.replace('@', '_')}.log"
     result = {"name": step.name, "command": " ".join(step.argv[1:]), **run_child(step.argv, workdir, env, log_path)}
@@ -305,9 +334,13 @@ def markdown_table(results: dict[str, dict]) -> str:
             lines.append(f"| {name} | | | | | | {r.get('status')}: {r.get('error', '')} |")
             continue
         rate = f"{r['throughput']:,.0f} {r['unit']}" if r.get("throughput") is not None else ""
-        extra = r["counts"].get("seconds_per_epoch")
-        if extra is not None:
-            rate += f" ({extra:g} s/epoch)"
+        counts = r["counts"]
+        if counts.get("seconds_per_epoch") is not None:
+            label = "extrapolated " if counts.get("extrapolated") else ""
+            rate += f" ({label}{counts['seconds_per_epoch']:,.0f} s/epoch)"
+        if counts.get("item_encodings") is not None:
+            rate += (f"; {counts['item_encodings']:,} item encodings for {counts['trained_triplets']:,} "
+                     f"triplets (naive {counts['naive_item_encodings']:,})")
         if "speedup_over_naive" in r:
             rate += f" ({r['speedup_over_naive']:g}x naive)"
         met = {True: "yes", False: "**no**", None: "n/a"}[r.get("met")]
@@ -317,7 +350,8 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 
 def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[str] | None = None,
-                  seed: int = 0, image_workers: int = 16, variants: list[str] | None = None) -> dict:
+                  seed: int = 0, image_workers: int = 16, variants: list[str] | None = None,
+                  deepmine_batches: int = DEEPMINE_BATCHES) -> dict:
     """Generate the data, run the steps and write the results JSON; return the results."""
     workdir = workdir.resolve()
     prepare_workdir(workdir)
@@ -328,7 +362,7 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
 
     raw_dir = workdir / "raw"
     raw_dir.mkdir()
-    output: dict = {"scale": scale, "seed": seed, "steps": {}}
+    output: dict = {"scale": scale, "seed": seed, "deepmine_batches": deepmine_batches, "steps": {}}
     with serve_folder(raw_dir) as base_url:
         generator = [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--scale", str(scale),
                      "--out", str(raw_dir), "--seed", str(seed), "--image-base-url", base_url]
@@ -341,7 +375,7 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
         raw = {"reviews": Path(manifest["files"]["reviews"]), "meta": Path(manifest["files"]["meta"])}
         write_params(workdir, raw, image_workers, TRIPLET_EPOCHS)
 
-        steps = plan_steps(sys.executable, [str(raw["reviews"]), str(raw["meta"])], variants)
+        steps = plan_steps(sys.executable, [str(raw["reviews"]), str(raw["meta"])], variants, deepmine_batches)
         for step in steps:
             base = step.name.split("@")[0].removesuffix("_rerun").removesuffix("_naive_baseline")
             if only and step.name not in only and base not in only:
@@ -385,17 +419,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
                         help="model variants to train and evaluate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    parser.add_argument("--deepmine-batches", type=int, default=DEEPMINE_BATCHES,
+                        help="train.max_batches of the deepmine variant's timed epoch; 0 trains the whole epoch")
     parser.add_argument("--image-workers", type=int, default=16, help="images.workers: parallel downloads")
     parser.add_argument("--name", help="results name (default: scale<S>); written to benchmarks/results/<name>.json")
     parser.add_argument("--results", type=Path, help="results JSON path (overrides --name)")
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be positive, got {args.scale}")
+    if args.deepmine_batches < 0:
+        parser.error(f"--deepmine-batches must not be negative, got {args.deepmine_batches}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     results_path = args.results or ROOT / "benchmarks" / "results" / f"{args.name or f'scale{args.scale:g}'}.json"
     output = run_benchmark(args.scale, args.workdir, results_path, args.stages, args.seed,
-                           args.image_workers, args.models)
+                           args.image_workers, args.models, args.deepmine_batches)
     print(output["table"])
     print(f"\nresults: {results_path}")
     return 0 if all(r.get("status") == "ok" for r in output["steps"].values()) else 1
