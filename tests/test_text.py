@@ -362,3 +362,24 @@ def test_stage_unknown_model_exits_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert "text.model 'no-such-org/no-such-model' could not be loaded" in result.stderr
     assert not (tmp_path / "data" / "text" / "features.npz").exists()
+
+
+def test_vector_independent_of_batch_neighbours(encoder, tmp_path):
+    target = "A magazine with long, thoughtful articles about science and travel."
+    neighbours = [f"short note {i}" for i in range(5)] + ["a much longer review " * 12]
+
+    alone = encoder.encode([target])
+    mixed = encoder.encode(neighbours[:3] + [target] + neighbours[3:])
+
+    assert np.array_equal(alone[0], mixed[3])
+
+
+def test_cache_mixed_run_equals_fresh_run(encoder, tmp_path):
+    first = ["good value", "arrived late, but the issues are great", "too many adverts"]
+    second = first + ["I renewed my subscription twice", "thin paper"]
+
+    embed_texts(first, encoder, EmbeddingCache(tmp_path / "warm"))
+    warm = embed_texts(second, encoder, EmbeddingCache(tmp_path / "warm"))
+    fresh = embed_texts(second, encoder, EmbeddingCache(tmp_path / "fresh"))
+
+    assert np.array_equal(warm, fresh)
