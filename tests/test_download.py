@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from deepmine.cli import StageError
-from deepmine.download import fetch_file, file_sha256
+from deepmine.download import download_raw, fetch_file, file_sha256
+from deepmine.params import DataParams
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = b'{"reviewerID": "U1", "asin": "A1", "unixReviewTime": 1}\n' * 3000  # 168,000 bytes
@@ -218,3 +219,14 @@ def test_stage_script_offline_exits_with_one_line(tmp_path):
     assert len(errors) == 1
     assert "Put the file at data/raw/reviews.json.gz yourself" in errors[0]
     assert not (tmp_path / "reports" / "download.json").exists()
+
+
+def test_missing_custom_path_with_default_url_is_not_fetched(tmp_path):
+    data = DataParams(reviews=str(tmp_path / "Magazine_Subscription_5.json.gz"), meta=str(tmp_path / "meta.json.gz"))
+
+    with pytest.raises(StageError) as err:
+        download_raw(data)
+
+    assert "Magazine_Subscription_5.json.gz not found" in str(err.value)
+    assert "data.reviews_url still points at the default category" in str(err.value)
+    assert list(tmp_path.iterdir()) == []

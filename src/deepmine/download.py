@@ -118,6 +118,16 @@ def download_raw(data: DataParams) -> dict:
 
     Return the download report: {"reviews": entry, "meta": entry}, each entry as `fetch_file`
     returns it."""
+    # A mistyped path to another category's file must not fetch the default category under it.
+    defaults = DataParams()
+    for key in ("reviews", "meta"):
+        path, url = getattr(data, key), getattr(data, f"{key}_url")
+        if path != getattr(defaults, key) and url == getattr(defaults, f"{key}_url") and not Path(path).exists():
+            raise StageError(
+                f"data.{key}: {path} not found. data.{key}_url still points at the default "
+                f"category ({url}), so it is not downloaded in its place; check the path, or set "
+                f"data.{key}_url to the address of that file"
+            )
     return {
         "reviews": fetch_file(data.reviews_url, data.reviews, data.download_timeout, "data.reviews"),
         "meta": fetch_file(data.meta_url, data.meta, data.download_timeout, "data.meta"),
