@@ -217,7 +217,7 @@ def machine(python: str) -> dict:
 # --- the benchmark ----------------------------------------------------------------------------
 
 def plan_steps(python: str, raw_files: list[str], variants: list[str],
-               deepmine_batches: int = DEEPMINE_BATCHES) -> list[Step]:
+               deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed") -> list[Step]:
     def stage(name: str, *args: str) -> list[str]:
         return [python, f"stages/{name}.py", *args]
 
@@ -230,8 +230,15 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str],
         Step("images", stage("images"), "reports/images.json", images_throughput, max_wall=120, needs=["clean"]),
         Step("images_rerun", stage("images"), "reports/images.json", images_throughput, max_wall=10,
              needs=["images"]),
-        Step("embed", stage("embed"), "reports/embed.json", embed_throughput, needs=["clean"]),
-        Step("embed_rerun", stage("embed"), "reports/embed.json", embed_throughput, needs=["embed"]),
+    ]
+    if text_features == "random":
+        steps.append(Step("embed_standin", [python, str(ROOT / "benchmarks" / "standin_text.py")], needs=["clean"]))
+    else:
+        steps += [
+            Step("embed", stage("embed"), "reports/embed.json", embed_throughput, needs=["clean"]),
+            Step("embed_rerun", stage("embed"), "reports/embed.json", embed_throughput, needs=["embed"]),
+        ]
+    steps += [
         Step("triplets", stage("triplets"), "reports/triplets.json", triplets_throughput, max_wall=30,
              train_epochs=TRIPLET_EPOCHS, needs=["clean"]),
     ]
@@ -241,7 +248,7 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str],
         limit = {"bpr": 60, "vbpr": 60}.get(variant)
         steps.append(Step(f"train@{variant}", stage("train", variant), None, None, max_wall=limit,
                           train_epochs=1, max_batches=deepmine_batches if variant == "deepmine" else 0,
-                          needs=["triplets", "images", "embed"]))
+                          needs=["triplets", "images", "embed_standin" if text_features == "random" else "embed"]))
     for variant in variants:
         steps.append(Step(f"evaluate@{variant}", stage("evaluate", variant), f"metrics/{variant}.json",
                           evaluate_throughput, max_wall=120, needs=[f"train@{variant}"]))
@@ -351,7 +358,7 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[str] | None = None,
                   seed: int = 0, image_workers: int = 16, variants: list[str] | None = None,
-                  deepmine_batches: int = DEEPMINE_BATCHES) -> dict:
+                  deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed") -> dict:
     """Generate the data, run the steps and write the results JSON; return the results."""
     workdir = workdir.resolve()
     prepare_workdir(workdir)
@@ -362,7 +369,8 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
 
     raw_dir = workdir / "raw"
     raw_dir.mkdir()
-    output: dict = {"scale": scale, "seed": seed, "deepmine_batches": deepmine_batches, "steps": {}}
+    output: dict = {"scale": scale, "seed": seed, "deepmine_batches": deepmine_batches,
+                    "text_features": text_features, "steps": {}}
     with serve_folder(raw_dir) as base_url:
         generator = [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--scale", str(scale),
                      "--out", str(raw_dir), "--seed", str(seed), "--image-base-url", base_url]
@@ -375,7 +383,8 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
         raw = {"reviews": Path(manifest["files"]["reviews"]), "meta": Path(manifest["files"]["meta"])}
         write_params(workdir, raw, image_workers, TRIPLET_EPOCHS)
 
-        steps = plan_steps(sys.executable, [str(raw["reviews"]), str(raw["meta"])], variants, deepmine_batches)
+        steps = plan_steps(sys.executable, [str(raw["reviews"]), str(raw["meta"])], variants, deepmine_batches,
+                           text_features)
         for step in steps:
             base = step.name.split("@")[0].removesuffix("_rerun").removesuffix("_naive_baseline")
             if only and step.name not in only and base not in only:
@@ -421,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument("--deepmine-batches", type=int, default=DEEPMINE_BATCHES,
                         help="train.max_batches of the deepmine variant's timed epoch; 0 trains the whole epoch")
+    parser.add_argument("--text-features", choices=("embed", "random"), default="embed",
+                        help="embed: run the embed stage twice; random: write stand-in vectors "
+                             "(benchmarks/standin_text.py) so that train and evaluate are timed without "
+                             "the hours of encoding at Pantry scale")
     parser.add_argument("--image-workers", type=int, default=16, help="images.workers: parallel downloads")
     parser.add_argument("--name", help="results name (default: scale<S>); written to benchmarks/results/<name>.json")
     parser.add_argument("--results", type=Path, help="results JSON path (overrides --name)")
@@ -433,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     results_path = args.results or ROOT / "benchmarks" / "results" / f"{args.name or f'scale{args.scale:g}'}.json"
     output = run_benchmark(args.scale, args.workdir, results_path, args.stages, args.seed,
-                           args.image_workers, args.models, args.deepmine_batches)
+                           args.image_workers, args.models, args.deepmine_batches, args.text_features)
     print(output["table"])
     print(f"\nresults: {results_path}")
     return 0 if all(r.get("status") == "ok" for r in output["steps"].values()) else 1

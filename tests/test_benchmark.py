@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generate import counts_for_scale, generate  # noqa: E402
+from run import plan_steps, train_throughput_from_log  # noqa: E402
 
 # 2,358 review lines over 300 products: the smallest catalogue the generator writes.
 SCALE = 0.005
@@ -59,6 +60,48 @@ def test_generator_same_seed_same_files(tmp_path):
     for name in ("Prime_Pantry.json.gz", "meta_Prime_Pantry.json.gz"):
         with gzip.open(tmp_path / "a" / name) as a, gzip.open(tmp_path / "b" / name) as b:
             assert a.read() == b.read()
+
+
+def test_train_log_parsed_and_extrapolated():
+    log_text = (
+        "2026-12-04 21:39:40,001 deepmine.training INFO deepmine epoch 0: 12288 triplets in 303.6 s "
+        "(40 triplets/s), 12927 item encodings (encoding both items of every triplet: 24576)\n"
+        "2026-12-04 21:39:48,469 deepmine.training INFO deepmine: kept epoch 0 (validation AUC 0.5); "
+        "40 triplets/s in training\n"
+    )
+    rate, unit, counts = train_throughput_from_log(log_text, 379_041, 333.2)
+    assert rate == 40.0
+    assert unit == "triplets/s"
+    assert counts == {
+        "triplets_per_epoch": 379_041, "trained_triplets": 12_288, "train_seconds": 303.6,
+        "item_encodings": 12_927, "naive_item_encodings": 24_576, "extrapolated": True,
+        "seconds_per_epoch": 9476.02, "item_encodings_per_epoch": 398_752,
+        "naive_item_encodings_per_epoch": 758_082,
+    }
+
+
+def test_full_epoch_not_marked_extrapolated():
+    log_text = ("bpr epoch 0: 1000 triplets in 2.0 s (500 triplets/s), 700 item encodings "
+                "(encoding both items of every triplet: 2000)\nbpr: kept epoch 0; 500 triplets/s in training\n")
+    _, _, counts = train_throughput_from_log(log_text, 1000, 3.0)
+    assert counts["extrapolated"] is False
+    assert counts["seconds_per_epoch"] == 2.0
+    assert counts["item_encodings_per_epoch"] == 700
+
+
+def test_deepmine_alone_gets_max_batches():
+    steps = {step.name: step for step in plan_steps("python", [], ["bpr", "deepmine"], deepmine_batches=3)}
+    assert steps["train@deepmine"].max_batches == 3
+    assert steps["train@bpr"].max_batches == 0
+    assert steps["train@deepmine"].needs == ["triplets", "images", "embed"]
+
+
+def test_random_text_features_replace_embed():
+    steps = {step.name: step for step in plan_steps("python", [], ["vbpr"], text_features="random")}
+    assert "embed" not in steps
+    assert "embed_rerun" not in steps
+    assert steps["embed_standin"].needs == ["clean"]
+    assert steps["train@vbpr"].needs == ["triplets", "images", "embed_standin"]
 
 
 @pytest.mark.slow

@@ -1,9 +1,8 @@
 """Read the raw Amazon Review Data (2018) JSON-lines files into typed Parquet tables.
 
 Both files are read as a stream of blocks of whole lines, plain or gzip (recognised by the gzip
-magic bytes 1f 8b, not by the file name). A background thread decompresses the next block while
-the current one is parsed. The tables are written block by block with a ParquetWriter, so memory
-stays flat as the files grow.
+magic bytes 1f 8b, not by the file name). The tables are written block by block with a
+ParquetWriter, so memory stays flat as the files grow.
 
 Reviews take a fast path: pyarrow parses a whole block against a fixed schema. Lines that cannot
 be JSON objects (not "{...}", such as truncated or blank lines) go to a line-by-line parser, which
@@ -36,14 +35,12 @@ import html
 import json
 import logging
 import math
-import queue
 import re
-import threading
 import time
 import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Callable, Generator, Iterator, TypeVar
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -65,10 +62,6 @@ MIN_FAST_PATH_LINES = 64  # a failing run of review lines this short goes to the
 EXCERPT_CHARS = 120
 ASCII_SPACE = " \t\n\r\f\v"
 INT32_MAX = 2**31 - 1
-READ_AHEAD_BLOCKS = 2  # blocks decompressed ahead of the parser
-
-_T = TypeVar("_T")
-_END = object()
 
 REVIEWS_SCHEMA = pa.schema(
     [
@@ -232,52 +225,6 @@ def _iter_file_blocks(
                 f"{path}: corrupt or truncated gzip data after line {lines_done} ({err}); "
                 "delete the file and run the download stage again"
             ) from err
-
-
-def _read_ahead(blocks: Generator[_T, None, None], depth: int = READ_AHEAD_BLOCKS) -> Iterator[_T]:
-    """Yield the items of `blocks`, which a background thread produces up to `depth` items ahead.
-
-    The thread decompresses and splits the next block while this one parses the current block.
-    zlib and pyarrow release the GIL, so on 2 cores the two overlap. An exception raised in the
-    thread is raised again here. Closing this generator stops the thread and closes `blocks`.
-    """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(entry: tuple) -> bool:
-        # A bounded wait, so that the thread notices a consumer that stopped reading.
-        while not stop.is_set():
-            try:
-                ready.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in blocks:
-                if not offer((item, None)):
-                    return
-            offer((_END, None))
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
-            offer((None, err))
-        finally:
-            blocks.close()
-
-    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, err = ready.get()
-            if err is not None:
-                raise err
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _decode_object(raw: bytes, tally: FileTally) -> dict:
@@ -470,8 +417,6 @@ def _append_review(columns: dict[str, list], line: int, obj: dict, tally: FileTa
 def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
     # A regex match stops at the first other character; trimming would copy every review text.
     blank = pc.match_substring_regex(column, r"^[ \t\n\r\f\v]*$")
-    if not pc.any(blank).as_py():
-        return column  # if_else would copy every text to change none
     return pc.if_else(blank, pa.scalar(None, pa.string()), column)
 
 
@@ -762,8 +707,8 @@ def ingest_file(
         writer = pq.ParquetWriter(tmp, schema, use_dictionary=ids)
         pending: list[pa.Table] = []
         pending_rows = 0
-        blocks = _read_ahead(_iter_file_blocks(src, tally.format, block_bytes, src.name))
         try:
+            blocks = _iter_file_blocks(src, tally.format, block_bytes, src.name)
             for first_line, n_lines, block in blocks:
                 tally.lines_read += n_lines
                 if kind == "reviews":
@@ -781,7 +726,6 @@ def ingest_file(
             if pending_rows:
                 writer.write_table(pa.concat_tables(pending))
         finally:
-            blocks.close()
             writer.close()
 
         _log_rejections(tally, Path(report_path))
