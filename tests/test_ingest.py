@@ -590,3 +590,15 @@ def test_warning_per_reason(tmp_path, caplog):
         f"skipped; 2 such lines in {src}, see reports/ingest.json",
         f"reviews line 4: missing reviewerID: skipped; 1 such lines in {src}, see reports/ingest.json",
     ]
+
+
+def test_metadata_given_as_reviews_names_likely_swap(tmp_path):
+    meta_lines = [json.dumps({"asin": f"B{i:09d}", "title": "A magazine"}) for i in range(5)]
+    path = tmp_path / "reviews.json"
+    path.write_text("\n".join(meta_lines) + "\n")
+
+    with pytest.raises(StageError) as err:
+        ingest_file("reviews", path, tmp_path / "out.parquet", max_bad_share=0.01,
+                    report_path=tmp_path / "ingest.json")
+
+    assert "Most lines lack reviewerID: is data.reviews a metadata file?" in str(err.value)

@@ -654,9 +654,14 @@ def _check_tally(tally: FileTally, report: dict, max_bad_share: float, report_pa
     """Raise IngestFileError when too many lines are malformed or no row is valid."""
     share = tally.rejected_total / tally.lines_read if tally.lines_read else 0.0
     if share > max_bad_share:
+        # A metadata file given as data.reviews fails on every line for want of reviewerID, so
+        # name that likelier cause before the generic advice.
+        swapped = ""
+        if tally.rejected.get("missing reviewerID", 0) > tally.lines_read / 2:
+            swapped = " Most lines lack reviewerID: is data.reviews a metadata file?"
         raise IngestFileError(
             f"{tally.path}: {tally.rejected_total:,} of {tally.lines_read:,} lines ({share:.2%}) "
-            f"are malformed, more than ingest.max_bad_share = {max_bad_share:.2%}. See "
+            f"are malformed, more than ingest.max_bad_share = {max_bad_share:.2%}.{swapped} See "
             f"{report_path} for the reasons and examples, then download or repair the file, or "
             "raise ingest.max_bad_share",
             report,
