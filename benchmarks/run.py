@@ -20,7 +20,6 @@ stdout. The stage logs are in WORKDIR/logs/. dvc is not used, so no git reposito
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import logging
 import os
@@ -29,14 +28,14 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import yaml
+
+from deepmine.localserver import serve_folder
 
 # NOTE: this process imports no numpy, torch or PIL, and the generator runs as a child. On Linux a
 # child's ru_maxrss starts from the RSS of the process that spawned it (the memory is shared until
@@ -171,28 +170,6 @@ def run_child(argv: list[str], cwd: Path, env: dict, log_path: Path) -> dict:
         # Linux reports ru_maxrss in KiB.
         "peak_rss_bytes": usage.ru_maxrss * 1024,
     }
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class names it `format`
-        pass
-
-
-@contextmanager
-def serve_folder(folder: Path) -> Iterator[str]:
-    """Serve `folder` over HTTP on 127.0.0.1 (a free port) in a thread; yield the base URL."""
-    def handler(*args, **kwargs):
-        return _QuietHandler(*args, directory=str(folder), **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def machine(python: str) -> dict:

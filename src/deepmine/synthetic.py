@@ -9,16 +9,14 @@ planted, checkable outcome.
 from __future__ import annotations
 
 import gzip
-import http.server
 import io as _io
 import json
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
+
+from .localserver import serve_folder  # noqa: F401 - the tests serve generated images with it
 
 GROUP_WORDS = (
     ["organic", "oat", "snack", "crunchy", "honey", "granola", "almond", "breakfast"],
@@ -96,23 +94,3 @@ def write_dataset(folder: str | Path, *, n_users: int = 60, n_items: int = 40, m
     meta = folder / "meta.json"
     meta.write_text("\n".join(meta_lines) + "\n", encoding="utf-8")
     return {"reviews": reviews, "meta": meta, "images": folder / "images"}
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class names it `format`
-        pass
-
-
-@contextmanager
-def serve_folder(folder: str | Path) -> Iterator[str]:
-    """Serve `folder` over HTTP on 127.0.0.1 (a free port) in a thread; yield the base URL."""
-    handler = lambda *args, **kwargs: _QuietHandler(*args, directory=str(folder), **kwargs)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
