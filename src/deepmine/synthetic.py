@@ -34,7 +34,7 @@ def reviewer(user: int) -> str:
 
 
 def jpeg_bytes(colour: tuple[int, int, int], size: int = 64, seed: int = 0) -> bytes:
-    """A JPEG of one colour with mild noise, so images of a group differ a little."""
+    """Encode a JPEG of one colour with mild noise, so images of a group differ a little."""
     rng = np.random.default_rng(seed)
     pixels = np.clip(np.array(colour)[None, None, :] + rng.normal(0, 12, (size, size, 3)), 0, 255)
     out = _io.BytesIO()

@@ -45,7 +45,7 @@ KEY_BYTES = 32  # SHA-256 digest
 SHARD_BATCHES = 128  # batches encoded between two cache shards, so an interrupted run keeps its work
 
 
-# Sequence lengths a batch is padded to; a text goes to the shortest that holds its tokens.
+# Sequence lengths a batch is padded to. A text goes to the shortest one that fits its tokens.
 SEQUENCE_BUCKETS = (16, 32, 64, 128, 256, 512)
 # Batches handed to the encoder at once, so texts of one sequence bucket fill whole batches.
 GROUP_BATCHES = 16
@@ -59,10 +59,10 @@ class TextEncoder:
     work done by `encode` since construction.
 
     A text's vector does not depend on the other texts encoded with it. The floating-point
-    result of a row changes in its last bits (about 1e-7) with the shape of the batch, so every
-    batch has a fixed shape: `batch_size` rows (filled up with empty texts) and a sequence length
-    from SEQUENCE_BUCKETS chosen by the text's own token count. A vector taken from the cache is
-    then bitwise equal to the one a run with an empty cache computes.
+    result of a row changes in its last bits (about 1e-7) with the shape of the batch. So every
+    batch has `batch_size` rows (filled up with empty texts) and a sequence length from
+    SEQUENCE_BUCKETS chosen by the text's own token count. A vector taken from the cache is then
+    bitwise equal to the one a run with an empty cache computes.
     """
 
     def __init__(self, model, identifier: str, batch_size: int):
