@@ -42,7 +42,7 @@ class FreeItemSampler:
         return r + below
 
     def free_item(self, user: int, r: np.ndarray) -> np.ndarray:
-        """The r-th free items of one user, for an array of ranks r."""
+        """Return the r-th free items of one user, for an array of ranks r."""
         start, stop = self.indptr[user], self.indptr[user + 1]
         return r + np.searchsorted(self.keys[start:stop], user * (self.n_items + 1) + r, side="right")
 

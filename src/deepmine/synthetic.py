@@ -1,6 +1,6 @@
 """Generated datasets in the Amazon Review Data 2018 format, for tests and benchmarks.
 
-Users and items fall into two groups; a user picks most items from their own group, and an
+Users and items fall into two groups. A user picks most items from their own group, and an
 item's description words and image colour identify its group. A model that learns anything
 ranks a user's held-out item above items of the other group, so test AUC well above 0.5 is a
 planted, checkable outcome.
