@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -311,6 +312,62 @@ def product(asin: str, **extra) -> dict:
     return {"asin": asin, **extra}
 
 
+def test_examples_are_the_first_lines_whatever_the_path(tmp_path):
+    # Line 151 is cut short, so the line parser meets it first; line 21 breaks inside the braces
+    # and only turns up when the fast path halves its run. The example is still line 21.
+    lines: list[str | dict] = [review(f"U{i}", "A1", i) for i in range(300)]
+    lines[20] = '{"reviewerID": "U20" "asin": "A1", "unixReviewTime": 20}'
+    lines[150] = '{"reviewerID": "U150", "asin": "A1", "unixRev'
+    src = write_lines(tmp_path / "r.json", lines)
+
+    _, report = ingest_reviews(src, tmp_path, examples=1)
+
+    assert report["rejected"] == {"invalid JSON": 2}
+    assert [e["line"] for e in report["examples"]["invalid JSON"]] == [21]
+
+
+def test_valid_suspect_line_keeps_its_place(tmp_path):
+    # A valid review with leading spaces is a suspect line, parsed apart from its block.
+    lines: list[str | dict] = [review(f"U{i}", "A1", i) for i in range(200)]
+    lines[100] = "   " + json.dumps(review("U100", "A1", 100))
+    src = write_lines(tmp_path / "r.json", lines)
+
+    columns, report = ingest_reviews(src, tmp_path)
+
+    assert report["rows_written"] == 200
+    assert columns["line"] == list(range(1, 201))
+    assert columns["reviewer_id"][100] == "U100"
+
+
+def test_prefetch_yields_in_order_then_raises():
+    def items():
+        yield from range(5)
+        raise EOFError("cut")
+
+    seen = []
+    with pytest.raises(EOFError, match="cut"):
+        for item in ingest._prefetch(items(), depth=2):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_stops_its_thread_when_closed_early():
+    produced = []
+
+    def items():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    prefetched = ingest._prefetch(items(), depth=2)
+    assert [next(prefetched) for _ in range(3)] == [0, 1, 2]
+    prefetched.close()
+
+    # The thread holds at most `depth` items beyond those taken, plus the one it was putting.
+    assert len(produced) <= 3 + 2 + 1
+    assert not any(t.name == "ingest-reader" for t in threading.enumerate())
+
+
 def test_image_key_variants(tmp_path):
     lines = [
         product("P1", imageURL=["http://x/1s.jpg", "", "http://x/2s.jpg"],
@@ -441,6 +498,8 @@ def test_bad_share_threshold_error_names_file(tmp_path):
     report = json.loads((out / "ingest.json").read_text())
     assert report["reviews"]["rejected"] == {"invalid JSON": 2}
     assert [e["line"] for e in report["reviews"]["examples"]["invalid JSON"]] == [9, 10]
+    # The metadata file is read at the same time, and its report is kept too.
+    assert report["meta"]["rows_written"] == 1
 
 
 def test_bad_share_at_threshold_passes(tmp_path):

@@ -1,0 +1,32 @@
+"""hide_module: a stage process can keep an optional dependency of a library from loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+from deepmine.imports import hide_module
+hide_module("pandas")
+import pyarrow as pa
+table = pa.table({"line": pa.array([1, 2, 3])})
+try:
+    import pandas
+except ModuleNotFoundError as err:
+    print("hidden:", err)
+print(table.num_rows, "pandas" in sys.modules)
+"""
+
+
+def test_hidden_module_is_not_imported_by_pyarrow():
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True)
+
+    assert out.stdout.splitlines() == ["hidden: pandas is hidden in this process", "3 False"]
+
+
+def test_an_imported_module_is_left_alone():
+    code = "import json\nfrom deepmine.imports import hide_module\nhide_module('json')\nimport json\nprint('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout == "ok\n"
