@@ -65,9 +65,9 @@ class Step:
     throughput: Callable[[dict, float], tuple[float | None, str, dict]] | None = None
     max_wall: float | None = None  # target in seconds at Pantry scale on 2 cores
     max_rss: float = MAX_RSS_BYTES
-    train_epochs: int | None = None  # train.epochs written to params.yaml before the step
-    max_batches: int = 0  # train.max_batches written with train_epochs; 0 trains every batch
+    train: dict | None = None  # settings written to params.yaml `train:` before the step
     needs: list[str] = field(default_factory=list)  # steps that must have succeeded first
+    repeats: int = 1  # runs of the step; the result is the run with the median wall time
 
 
 def read_json(path: Path) -> dict:
@@ -194,15 +194,17 @@ def machine(python: str) -> dict:
 # --- the benchmark ----------------------------------------------------------------------------
 
 def plan_steps(python: str, raw_files: list[str], variants: list[str],
-               deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed") -> list[Step]:
+               deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed",
+               ingest_repeats: int = 1, deepmine_train: dict | None = None) -> list[Step]:
     def stage(name: str, *args: str) -> list[str]:
         return [python, f"stages/{name}.py", *args]
 
     steps = [
-        Step("ingest", stage("ingest"), "reports/ingest.json", ingest_throughput, max_wall=60, max_rss=2 * GIB),
+        Step("ingest", stage("ingest"), "reports/ingest.json", ingest_throughput, max_wall=60, max_rss=2 * GIB,
+             repeats=ingest_repeats),
         Step("ingest_naive_baseline", [python, str(ROOT / "benchmarks" / "naive_ingest.py"),
                                        "reports/naive_ingest.json", *raw_files],
-             "reports/naive_ingest.json", baseline_throughput),
+             "reports/naive_ingest.json", baseline_throughput, repeats=ingest_repeats),
         Step("clean", stage("clean"), "reports/data.json", clean_throughput, max_wall=30, needs=["ingest"]),
         Step("images", stage("images"), "reports/images.json", images_throughput, max_wall=120, needs=["clean"]),
         Step("images_rerun", stage("images"), "reports/images.json", images_throughput, max_wall=10,
@@ -217,14 +219,16 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str],
         ]
     steps += [
         Step("triplets", stage("triplets"), "reports/triplets.json", triplets_throughput, max_wall=30,
-             train_epochs=TRIPLET_EPOCHS, needs=["clean"]),
+             train={"epochs": TRIPLET_EPOCHS}, needs=["clean"]),
     ]
     for variant in variants:
         # The targets: one BPR or VBPR epoch under a minute; Deep-MINE at 100x the 25 triplets/s
         # of a per-sample pandas loader is 2,500 triplets/s, about 3 minutes per Pantry epoch.
         limit = {"bpr": 60, "vbpr": 60}.get(variant)
-        steps.append(Step(f"train@{variant}", stage("train", variant), None, None, max_wall=limit,
-                          train_epochs=1, max_batches=deepmine_batches if variant == "deepmine" else 0,
+        train = {"epochs": 1, "max_batches": 0}
+        if variant == "deepmine":
+            train.update(max_batches=deepmine_batches, **(deepmine_train or {}))
+        steps.append(Step(f"train@{variant}", stage("train", variant), None, None, max_wall=limit, train=train,
                           needs=["triplets", "images", "embed_standin" if text_features == "random" else "embed"]))
     for variant in variants:
         steps.append(Step(f"evaluate@{variant}", stage("evaluate", variant), f"metrics/{variant}.json",
@@ -236,13 +240,12 @@ def plan_steps(python: str, raw_files: list[str], variants: list[str],
 MIN_RATE = {"train@vbpr": 24_000, "train@deepmine": 2_500}
 
 
-def write_params(workdir: Path, raw: dict[str, Path], image_workers: int, train_epochs: int,
-                 max_batches: int = 0) -> None:
+def write_params(workdir: Path, raw: dict[str, Path], image_workers: int, train: dict) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["data"].update(reviews=str(raw["reviews"]), meta=str(raw["meta"]))
     params["images"].update(workers=image_workers, cache_dir="data/cache/images")
     params["text"].update(cache_dir="data/cache/text")
-    params["train"].update(epochs=train_epochs, max_batches=max_batches)
+    params["train"].update(train)
     params["models"] = {name: params["models"][name] for name in MODELS}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
@@ -257,8 +260,8 @@ def prepare_workdir(workdir: Path) -> None:
 
 
 def measure_step(step: Step, workdir: Path, env: dict, manifest_raw: dict, image_workers: int) -> dict:
-    if step.train_epochs is not None:
-        write_params(workdir, manifest_raw, image_workers, step.train_epochs, step.max_batches)
+    if step.train is not None:
+        write_params(workdir, manifest_raw, image_workers, step.train)
     log.info("running %s: %s", step.name, " ".join(step.argv))
     log_path = workdir / "logs" / f"{step.name.replace('@', '_')}.log"
     result = {"name": step.name, "command": " ".join(step.argv[1:]), **run_child(step.argv, workdir, env, log_path)}
@@ -335,7 +338,8 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[str] | None = None,
                   seed: int = 0, image_workers: int = 16, variants: list[str] | None = None,
-                  deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed") -> dict:
+                  deepmine_batches: int = DEEPMINE_BATCHES, text_features: str = "embed",
+                  ingest_repeats: int = 1, deepmine_train: dict | None = None) -> dict:
     """Generate the data, run the steps and write the results JSON; return the results."""
     workdir = workdir.resolve()
     prepare_workdir(workdir)
@@ -347,7 +351,8 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
     raw_dir = workdir / "raw"
     raw_dir.mkdir()
     output: dict = {"scale": scale, "seed": seed, "deepmine_batches": deepmine_batches,
-                    "text_features": text_features, "steps": {}}
+                    "deepmine_train": deepmine_train or {}, "text_features": text_features,
+                    "ingest_repeats": ingest_repeats, "steps": {}}
     with serve_folder(raw_dir) as base_url:
         generator = [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--scale", str(scale),
                      "--out", str(raw_dir), "--seed", str(seed), "--image-base-url", base_url]
@@ -358,10 +363,10 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
         output["generate"] = {k: generated[k] for k in ("wall_s", "cpu_s", "peak_rss_bytes")}
         output["generated"] = manifest["counts"]
         raw = {"reviews": Path(manifest["files"]["reviews"]), "meta": Path(manifest["files"]["meta"])}
-        write_params(workdir, raw, image_workers, TRIPLET_EPOCHS)
+        write_params(workdir, raw, image_workers, {"epochs": TRIPLET_EPOCHS})
 
         steps = plan_steps(sys.executable, [str(raw["reviews"]), str(raw["meta"])], variants, deepmine_batches,
-                           text_features)
+                           text_features, ingest_repeats, deepmine_train)
         for step in steps:
             base = step.name.split("@")[0].removesuffix("_rerun").removesuffix("_naive_baseline")
             if only and step.name not in only and base not in only:
@@ -376,7 +381,11 @@ def run_benchmark(scale: float, workdir: Path, results_path: Path, only: list[st
                 output["steps"][step.name] = {"name": step.name, "status": "skipped",
                                               "error": f"needs {', '.join(failed)}"}
                 continue
-            result = measure_step(step, workdir, env, raw, image_workers)
+            runs = [measure_step(step, workdir, env, raw, image_workers) for _ in range(step.repeats)]
+            failed_runs = [run for run in runs if run["returncode"] != 0]
+            result = failed_runs[0] if failed_runs else sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+            if step.repeats > 1:
+                result["wall_s_runs"] = [run["wall_s"] for run in runs]
             result["status"] = "ok" if result["returncode"] == 0 else "failed"
             result["_max_wall"], result["_max_rss"] = step.max_wall, step.max_rss
             output["steps"][step.name] = result
@@ -407,23 +416,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument("--deepmine-batches", type=int, default=DEEPMINE_BATCHES,
                         help="train.max_batches of the deepmine variant's timed epoch; 0 trains the whole epoch")
+    parser.add_argument("--deepmine-train", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="train settings of the deepmine step only, e.g. batch_size=65536 amp=true")
     parser.add_argument("--text-features", choices=("embed", "random"), default="embed",
                         help="embed: run the embed stage twice; random: write stand-in vectors "
                              "(benchmarks/standin_text.py) so that train and evaluate are timed without "
                              "the hours of encoding at Pantry scale")
+    parser.add_argument("--ingest-repeats", type=int, default=3,
+                        help="runs of ingest and of the naive baseline; each is judged by its median wall time")
     parser.add_argument("--image-workers", type=int, default=16, help="images.workers: parallel downloads")
     parser.add_argument("--name", help="results name (default: scale<S>); written to benchmarks/results/<name>.json")
     parser.add_argument("--results", type=Path, help="results JSON path (overrides --name)")
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be positive, got {args.scale}")
+    deepmine_train = {}
+    for setting in args.deepmine_train:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            parser.error(f"--deepmine-train takes KEY=VALUE settings, got {setting!r}")
+        deepmine_train[key] = yaml.safe_load(value)
+    if args.ingest_repeats < 1:
+        parser.error(f"--ingest-repeats must be at least 1, got {args.ingest_repeats}")
     if args.deepmine_batches < 0:
         parser.error(f"--deepmine-batches must not be negative, got {args.deepmine_batches}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     results_path = args.results or ROOT / "benchmarks" / "results" / f"{args.name or f'scale{args.scale:g}'}.json"
     output = run_benchmark(args.scale, args.workdir, results_path, args.stages, args.seed,
-                           args.image_workers, args.models, args.deepmine_batches, args.text_features)
+                           args.image_workers, args.models, args.deepmine_batches, args.text_features,
+                           args.ingest_repeats, deepmine_train)
     print(output["table"])
     print(f"\nresults: {results_path}")
     return 0 if all(r.get("status") == "ok" for r in output["steps"].values()) else 1

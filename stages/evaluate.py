@@ -14,6 +14,7 @@ from deepmine.evaluation import EvaluationInputError, evaluate_model, load_eval_
 from deepmine.features import ItemFeatures
 from deepmine.models import load_model, uses_content
 from deepmine.params import load_params
+from deepmine.process import keep_freed_memory
 from deepmine.training import resolve_device
 
 log = logging.getLogger("deepmine.stages.evaluate")
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("variant", help="a model variant under `models` in params.yaml")
     variant = parser.parse_args().variant
 
+    keep_freed_memory()  # large tensors are freed and allocated again every batch
     params = load_params()
     spec = params.model(variant)
     split = load_split()

@@ -15,6 +15,7 @@ from deepmine.data import load_split
 from deepmine.features import ItemFeatures
 from deepmine.models import uses_content
 from deepmine.params import load_params
+from deepmine.process import keep_freed_memory
 from deepmine.training import resolve_device, save_checkpoint, train_model
 
 
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("variant", help="a key of `models` in params.yaml, for example deepmine")
     args = parser.parse_args()
 
+    keep_freed_memory()  # large tensors are freed and allocated again every batch
     params = load_params()
     spec = params.model(args.variant)
     for path in (paths.INTERACTIONS, paths.ITEMS, paths.USERS, paths.TRAIN_TRIPLETS):

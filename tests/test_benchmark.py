@@ -89,10 +89,11 @@ def test_full_epoch_not_marked_extrapolated():
     assert counts["item_encodings_per_epoch"] == 700
 
 
-def test_deepmine_alone_gets_max_batches():
-    steps = {step.name: step for step in plan_steps("python", [], ["bpr", "deepmine"], deepmine_batches=3)}
-    assert steps["train@deepmine"].max_batches == 3
-    assert steps["train@bpr"].max_batches == 0
+def test_deepmine_alone_gets_max_batches_and_its_settings():
+    steps = {step.name: step for step in plan_steps("python", [], ["bpr", "deepmine"], deepmine_batches=3,
+                                                    deepmine_train={"batch_size": 65536, "amp": True})}
+    assert steps["train@deepmine"].train == {"epochs": 1, "max_batches": 3, "batch_size": 65536, "amp": True}
+    assert steps["train@bpr"].train == {"epochs": 1, "max_batches": 0}
     assert steps["train@deepmine"].needs == ["triplets", "images", "embed"]
 
 
@@ -118,6 +119,8 @@ def test_runner_measures_every_stage(tmp_path):
     generated = results["generated"]
 
     assert list(steps) == STAGES
+    assert len(steps["ingest"]["wall_s_runs"]) == 3
+    assert steps["ingest"]["wall_s"] == sorted(steps["ingest"]["wall_s_runs"])[1]
     for name, step in steps.items():
         assert step["status"] == "ok", name
         assert step["wall_s"] > 0, name

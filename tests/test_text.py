@@ -22,6 +22,7 @@ from deepmine.text import (
     embed_texts,
     load_encoder,
     read_inputs,
+    text_key,
     write_text_features,
 )
 
@@ -37,9 +38,9 @@ class CountingEncoder(TextEncoder):
         super().__init__(base.model, base.identifier, base.batch_size)
         self.given: list[str] = []
 
-    def encode(self, texts):
+    def encode_batch(self, texts, length):
         self.given.extend(texts)
-        return super().encode(texts)
+        return super().encode_batch(texts, length)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_embed_texts_encodes_identical_texts_once(encoder, tmp_path):
 
     vectors = embed_texts(texts, encoder, EmbeddingCache(tmp_path))
 
-    assert encoder.given == ["great", "a weekly magazine"]  # sorted by length
+    assert encoder.given == ["a weekly magazine", "great"]  # one sequence bucket, ordered by text
     assert vectors.shape == (5, 384)
     assert vectors.dtype == np.float32
     assert np.array_equal(vectors[0], vectors[2])
@@ -383,3 +384,25 @@ def test_cache_mixed_run_equals_fresh_run(encoder, tmp_path):
     fresh = embed_texts(second, encoder, EmbeddingCache(tmp_path / "fresh"))
 
     assert np.array_equal(warm, fresh)
+
+
+def test_batches_fill_each_sequence_bucket(base_encoder):
+    texts = [("word " * (i % 40)).strip() or "w" for i in range(200)]
+
+    batches = base_encoder.plan_batches(texts)
+
+    assert sorted(p for positions, _ in batches for p in positions) == list(range(200))
+    lengths = [length for _, length in batches]
+    assert lengths == sorted(lengths)
+    for length in set(lengths):
+        sizes = [len(positions) for positions, l in batches if l == length]
+        assert all(size == base_encoder.batch_size for size in sizes[:-1])
+    bucket_of = dict(zip(texts, base_encoder.sequence_lengths(texts)))
+    assert all(bucket_of[texts[p]] == length for positions, length in batches for p in positions)
+
+
+def test_batch_shape_is_part_of_the_cache_key(base_encoder):
+    wider = TextEncoder(base_encoder.model, "same model", base_encoder.batch_size * 2)
+    narrower = TextEncoder(base_encoder.model, "same model", base_encoder.batch_size)
+
+    assert text_key(wider.identifier, "great") != text_key(narrower.identifier, "great")

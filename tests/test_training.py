@@ -98,6 +98,22 @@ def test_training_learns_planted_groups(name, views):
     assert summary["history"][summary["best_epoch"]]["val_auc"] == summary["best_val_auc"]
 
 
+def test_bfloat16_on_cpu_still_learns(caplog):
+    split, features = planted_problem()
+    triplets, _ = training_triplets(split.train, split.n_users, split.n_items, 8, 1, seed=0)
+    spec = ModelSpec("deepmine", "image,description,review")
+
+    with caplog.at_level("INFO", logger="deepmine.training"):
+        mixed, _ = train_model("amp", spec, small_params(epochs=8, amp=True), split, features, triplets,
+                               device="cpu")
+    full, _ = train_model("fp32", spec, small_params(epochs=8), split, features, triplets, device="cpu")
+
+    assert "bfloat16 on the CPU" in caplog.text
+    assert not torch.equal(mixed.state_dict()["E"], full.state_dict()["E"])  # autocast was on
+    assert mixed.state_dict()["E"].dtype == torch.float32  # the weights stay float32
+    assert test_auc(mixed, split) >= LEARNED_AUC
+
+
 def test_deepmine_ranks_cold_items_by_content():
     split, features = planted_problem(n_cold=8)
     cold = np.arange(32, 40)

@@ -1,4 +1,4 @@
-"""hide_module: a stage process can keep an optional dependency of a library from loading."""
+"""Process settings: a hidden module stays unimported, and freed memory is kept for reuse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 CHECK = """
 import sys
-from deepmine.imports import hide_module
+from deepmine.process import hide_module
 hide_module("pandas")
 import pyarrow as pa
 table = pa.table({"line": pa.array([1, 2, 3])})
@@ -26,7 +26,18 @@ def test_hidden_module_is_not_imported_by_pyarrow():
 
 
 def test_an_imported_module_is_left_alone():
-    code = "import json\nfrom deepmine.imports import hide_module\nhide_module('json')\nimport json\nprint('ok')"
+    code = "import json\nfrom deepmine.process import hide_module\nhide_module('json')\nimport json\nprint('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout == "ok\n"
+
+
+def test_freed_memory_is_kept_on_glibc():
+    code = (
+        "import platform\nfrom deepmine.process import keep_freed_memory\n"
+        "print(keep_freed_memory(), platform.libc_ver()[0] == 'glibc')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    kept, glibc = out.stdout.split()
+    assert kept == glibc
