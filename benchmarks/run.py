@@ -10,8 +10,9 @@ os.wait4) and peak resident memory (ru_maxrss of the child). It reads the stage'
 counts and computes the throughput that matters for the stage. It also times the naive ingest
 baseline (benchmarks/naive_ingest.py) the same way, reruns images and embed (which should hit
 their caches) and trains every model for one epoch. Deep-MINE trains only the first
---deepmine-batches batches of that epoch (train.max_batches), because a full epoch takes hours on
-2 cores; its seconds per epoch are extrapolated from the measured triplets/s.
+--deepmine-batches batches of that epoch (train.max_batches), because a full epoch at the default
+batch size takes half an hour on 2 cores; its seconds per epoch are extrapolated from the
+measured triplets/s. --deepmine-train sets other train settings for that step alone.
 
 The results go to benchmarks/results/<name>.json (or --results), and a Markdown table goes to
 stdout. The stage logs are in WORKDIR/logs/. dvc is not used, so no git repository is needed.

@@ -4,12 +4,10 @@ from deepmine import paths
 from deepmine.cli import run_stage
 from deepmine.io import write_json
 from deepmine.params import load_params
-from deepmine.process import keep_freed_memory
 from deepmine.text import EmbeddingCache, build_text_features, load_encoder, read_inputs, write_text_features
 
 
 def main() -> None:
-    keep_freed_memory()  # large tensors are freed and allocated again every batch
     params = load_params()
     items, interactions = read_inputs(paths.ITEMS, paths.INTERACTIONS)
 

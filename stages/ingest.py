@@ -9,8 +9,8 @@ import sys
 from deepmine.process import hide_module
 
 # pyarrow imports pandas the first time it builds an array, only to check whether it was given
-# pandas objects. That import and its teardown take 0.2 s of a 1.4 s stage at Prime Pantry scale,
-# and this process never uses pandas.
+# pandas objects. That import and its teardown took 0.2 s of 1.4 s at Prime Pantry scale, and
+# this process never uses pandas.
 hide_module("pandas")
 
 from deepmine import paths  # noqa: E402

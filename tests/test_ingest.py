@@ -363,7 +363,7 @@ def test_prefetch_stops_its_thread_when_closed_early():
     assert [next(prefetched) for _ in range(3)] == [0, 1, 2]
     prefetched.close()
 
-    # The thread holds at most `depth` items beyond those taken, plus the one it was putting.
+    # The thread produces at most `depth` items beyond those taken, plus the one it was putting.
     assert len(produced) <= 3 + 2 + 1
     assert not any(t.name == "ingest-reader" for t in threading.enumerate())
 

@@ -25,7 +25,7 @@ def test_hidden_module_is_not_imported_by_pyarrow():
     assert out.stdout.splitlines() == ["hidden: pandas is hidden in this process", "3 False"]
 
 
-def test_an_imported_module_is_left_alone():
+def test_hide_module_leaves_imported_module():
     code = "import json\nfrom deepmine.process import hide_module\nhide_module('json')\nimport json\nprint('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 

@@ -94,8 +94,9 @@ def _precision(amp: bool, device: torch.device) -> _Precision:
     if not amp:
         return _Precision(False, torch.float32)
     if device.type == "cpu":
-        # bfloat16 keeps float32's exponent range, so it needs no gradient scaling. It halves a
-        # Deep-MINE step on CPUs with native bfloat16 (AVX512_BF16, AMX) and slows others down.
+        # bfloat16 keeps float32's exponent range, so it needs no gradient scaling. It halved a
+        # Deep-MINE step on the benchmark CPU, which has AVX512_BF16. CPUs without native
+        # bfloat16 emulate it and may get slower.
         log.info("train.amp: matrix products and convolutions in bfloat16 on the CPU")
         return _Precision(True, torch.bfloat16)
     # NOTE: this CUDA path has only run in CPU tests with autocast disabled, never on a GPU.

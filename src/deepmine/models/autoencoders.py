@@ -43,7 +43,8 @@ class ImageAutoencoder(nn.Module):
         self.decode_bias_conv2 = nn.Parameter(torch.zeros(channels))
         self.decode_bias_conv1 = nn.Parameter(torch.zeros(3))
         # Kernels stored channels-last make the CPU convolutions take their faster path in the
-        # decoder too (the encoder's input already is channels-last): 1.2x per training step.
+        # decoder too, because the encoder's input already is channels-last. A training step of
+        # the image autoencoder got 1.2x faster on the 2-core benchmark machine.
         self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
