@@ -228,7 +228,7 @@ def _iter_file_blocks(
 ) -> Iterator[tuple[int, int, bytes]]:
     """Stream a raw file as blocks of lines, with a progress bar over the bytes on disk.
 
-    A reader thread decompresses and cuts the next blocks while the caller parses this one:
+    A reader thread decompresses and cuts the next blocks while the caller parses this one.
     The inflater and pyarrow both release the GIL, so on two cores the gunzip time mostly
     disappears."""
     size = path.stat().st_size
