@@ -45,9 +45,9 @@ KEY_BYTES = 32  # SHA-256 digest
 SHARD_BATCHES = 128  # batches encoded between two cache shards, so an interrupted run keeps its work
 
 
-# Sequence lengths a batch is padded to; a text goes to the shortest one that holds its tokens.
-# Encoding costs about the same per padded token at every length (140 us on one of the two
-# benchmark cores), so the steps are fine where most reviews fall: padding adds about 13% to the
+# Sequence lengths a batch is padded to; a text goes to the shortest one that fits its tokens.
+# Encoding costs about the same per padded token at every length (120 to 150 us on the 2-core
+# benchmark machine), so the steps are fine where most reviews fall: padding adds about 13% to the
 # tokens of Pantry-like reviews, against 41% with powers of two.
 SEQUENCE_BUCKETS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512)
 
@@ -95,7 +95,7 @@ class TextEncoder:
         import torch
 
         if not 0 < len(texts) <= self.batch_size:
-            raise ValueError(f"a batch holds 1 to {self.batch_size} texts, got {len(texts)}")
+            raise ValueError(f"encode_batch takes 1 to {self.batch_size} texts, got {len(texts)}")
         start = time.perf_counter()
         rows = texts + [""] * (self.batch_size - len(texts))
         features = self.model.tokenizer(rows, padding="max_length", truncation=True, max_length=length,
