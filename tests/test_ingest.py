@@ -313,8 +313,8 @@ def product(asin: str, **extra) -> dict:
 
 
 def test_examples_are_the_first_lines_whatever_the_path(tmp_path):
-    # Line 151 is cut short, so the line parser meets it first; line 21 breaks inside the braces
-    # and only turns up when the fast path halves its run. The example is still line 21.
+    # Line 151 is cut short, so the line parser meets it first. Line 21 breaks inside the braces
+    # and turns up only when the fast path halves its run. The example is still line 21.
     lines: list[str | dict] = [review(f"U{i}", "A1", i) for i in range(300)]
     lines[20] = '{"reviewerID": "U20" "asin": "A1", "unixReviewTime": 20}'
     lines[150] = '{"reviewerID": "U150", "asin": "A1", "unixRev'

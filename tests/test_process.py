@@ -39,5 +39,5 @@ def test_freed_memory_is_kept_on_glibc():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
-    kept, glibc = out.stdout.split()
-    assert kept == glibc
+    settings_applied, is_glibc = out.stdout.split()
+    assert settings_applied == is_glibc

@@ -47,8 +47,8 @@ SHARD_BATCHES = 128  # batches encoded between two cache shards, so an interrupt
 
 # Sequence lengths a batch is padded to; a text goes to the shortest one that fits its tokens.
 # Encoding costs about the same per padded token at every length (120 to 150 us on the 2-core
-# benchmark machine), so the steps are fine where most reviews fall: padding adds about 13% to the
-# tokens of Pantry-like reviews, against 41% with powers of two.
+# benchmark machine), so the steps are fine where most reviews fall. Padding then adds about 13%
+# to the tokens of Pantry-like reviews, against 41% with powers of two.
 SEQUENCE_BUCKETS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512)
 
 
