@@ -14,7 +14,8 @@ import pytest
 
 from deepmine import ingest
 from deepmine.cli import StageError
-from deepmine.ingest import IngestFileError, clean_html, clean_title, ingest_file, run_ingest
+from deepmine.ingest import IngestFileError, ingest_file, run_ingest
+from deepmine.markup import clean_html, clean_title
 
 REPO = Path(__file__).resolve().parents[1]
 

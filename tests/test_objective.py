@@ -1,5 +1,6 @@
 """The objective against the formula, computed by hand and with numpy from a tiny Deep-MINE."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -140,3 +141,11 @@ def test_shared_penalty_grows_with_batch_share():
     assert math.isclose(full.penalty.item(), 0.5 / 2 * 4 + 4.0 / 2 * 1, rel_tol=1e-6)
     assert math.isclose(share.penalty.item(), 0.01 * (0.5 / 2 * 4 + 4.0 / 2 * 1), rel_tol=1e-6)
     assert math.isclose(full.bpr.item(), math.log(2), rel_tol=1e-6)
+
+
+def test_lambdas_are_the_lambda_keys_of_params():
+    lambda_keys = {f.name for f in dataclasses.fields(Params) if f.name.startswith("lambda_")}
+    assert {f.name for f in dataclasses.fields(Lambdas)} == lambda_keys
+    params = Params(lambda_theta=0.05, lambda_t=3.0)
+    assert Lambdas.from_params(params) == Lambdas(lambda_theta=0.05, lambda_t=3.0)
+    assert Lambdas() == Lambdas.from_params(Params())

@@ -21,22 +21,28 @@ VIEW_LAMBDAS = {
 }
 
 
+_DEFAULTS = Params()
+
+
 @dataclass(frozen=True)
 class Lambdas:
-    """The objective's weights, named as the top-level keys of params.yaml."""
+    """The objective's weights, named as the top-level keys of params.yaml.
 
-    lambda_m: float = 1 / 40
-    lambda_d: float = 1 / 32
-    lambda_r: float = 1 / 32
-    lambda_theta: float = 0.1
-    lambda_beta: float = 0.001
-    lambda_Wfu: float = 0.001
-    lambda_w: float = 20.0
-    lambda_b: float = 0.0
-    lambda_q: float = 20.0
-    lambda_c: float = 0.0
-    lambda_n: float = 20.0
-    lambda_t: float = 0.0
+    The defaults are read from `Params`, so params.yaml's documented defaults stay the only ones.
+    """
+
+    lambda_m: float = _DEFAULTS.lambda_m
+    lambda_d: float = _DEFAULTS.lambda_d
+    lambda_r: float = _DEFAULTS.lambda_r
+    lambda_theta: float = _DEFAULTS.lambda_theta
+    lambda_beta: float = _DEFAULTS.lambda_beta
+    lambda_Wfu: float = _DEFAULTS.lambda_Wfu
+    lambda_w: float = _DEFAULTS.lambda_w
+    lambda_b: float = _DEFAULTS.lambda_b
+    lambda_q: float = _DEFAULTS.lambda_q
+    lambda_c: float = _DEFAULTS.lambda_c
+    lambda_n: float = _DEFAULTS.lambda_n
+    lambda_t: float = _DEFAULTS.lambda_t
 
     @classmethod
     def from_params(cls, params: Params) -> "Lambdas":
