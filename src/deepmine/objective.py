@@ -28,7 +28,7 @@ _DEFAULTS = Params()
 class Lambdas:
     """The objective's weights, named as the top-level keys of params.yaml.
 
-    The defaults are read from `Params`, so params.yaml's documented defaults stay the only ones.
+    The defaults are those of `Params`, so each default value is defined in one place.
     """
 
     lambda_m: float = _DEFAULTS.lambda_m
