@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generate import counts_for_scale, generate  # noqa: E402
-from run import plan_steps, train_throughput_from_log  # noqa: E402
+from run import (  # noqa: E402
+    WORKDIR_MARKER, BenchmarkError, markdown_table, plan_steps, prepare_workdir, select_steps,
+    train_throughput_from_log,
+)
 
 # 2,358 review lines over 300 products: the smallest catalogue the generator writes.
 SCALE = 0.005
@@ -103,6 +106,81 @@ def test_random_text_features_replace_embed():
     assert "embed_rerun" not in steps
     assert steps["embed_standin"].needs == ["clean"]
     assert steps["train@vbpr"].needs == ["triplets", "images", "embed_standin"]
+
+
+def test_stage_group_selects_siblings():
+    steps = plan_steps("python", [], ["bpr"])
+    chosen = [step.name for step in select_steps(steps, ["ingest", "clean", "images"])]
+    assert chosen == ["ingest", "ingest_naive_baseline", "clean", "images", "images_rerun"]
+    assert select_steps(steps, None) == steps
+
+
+def test_unknown_stage_named_with_accepted():
+    steps = plan_steps("python", [], ["bpr"])
+    with pytest.raises(BenchmarkError, match=r"unknown step ingset; accepted: ingest ingest_naive_baseline clean"):
+        select_steps(steps, ["ingset"])
+
+
+def test_embed_stage_hint_with_random_features():
+    steps = plan_steps("python", [], ["bpr"], text_features="random")
+    with pytest.raises(BenchmarkError, match=r"unknown step embed \(with --text-features random, embed_standin"):
+        select_steps(steps, ["ingest", "clean", "embed"])
+
+
+def test_stage_without_prerequisites_rejected():
+    steps = plan_steps("python", [], ["bpr"])
+    with pytest.raises(BenchmarkError, match=r"train@bpr needs images, embed, triplets to run before it"):
+        select_steps(steps, ["ingest", "clean", "train@bpr"])
+    with pytest.raises(BenchmarkError, match=r"clean needs ingest"):
+        select_steps(steps, ["clean", "embed"])
+
+
+def test_workdir_with_other_files_kept(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "mine.py").write_text("x = 1\n")
+
+    with pytest.raises(BenchmarkError, match=rf"not empty and was not prepared by benchmarks/run.py \(no {WORKDIR_MARKER}"):
+        prepare_workdir(tmp_path)
+    assert (tmp_path / "stages" / "mine.py").read_text() == "x = 1\n"
+    with pytest.raises(BenchmarkError, match="is this repository or a folder above it"):
+        prepare_workdir(ROOT)
+    with pytest.raises(BenchmarkError, match="is this repository or a folder above it"):
+        prepare_workdir(ROOT.parent)
+
+
+def test_prepared_workdir_is_reused(tmp_path):
+    workdir = tmp_path / "bench"
+    prepare_workdir(workdir)
+    (workdir / "data").mkdir()
+    (workdir / "data" / "old.npy").write_bytes(b"old")
+    prepare_workdir(workdir)
+
+    assert (workdir / WORKDIR_MARKER).exists()
+    assert (workdir / "stages" / "ingest.py").exists()
+    assert not (workdir / "data").exists()
+
+
+def test_runner_rejects_repository_as_workdir():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--scale", "0.005",
+                          "--workdir", str(ROOT), "--stages", "ingest"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert run.returncode == 2
+    assert "is this repository or a folder above it" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert (ROOT / "stages" / "ingest.py").exists()
+
+
+def test_item_encodings_shown_for_deepmine_only():
+    counts = {"seconds_per_epoch": 0.4, "extrapolated": False, "item_encodings": 246,
+              "trained_triplets": 3529, "naive_item_encodings": 7058}
+    step = {"status": "ok", "wall_s": 1.0, "cpu_s": 1.0, "peak_rss_bytes": 2 ** 20, "throughput": 8822.5,
+            "unit": "triplets/s", "met": None, "target": ""}
+    table = markdown_table({"train@bpr": {**step, "counts": counts}, "train@deepmine": {**step, "counts": counts}})
+    bpr, deepmine = table.splitlines()[2:]
+
+    assert "| 8,822 triplets/s (0.4 s/epoch) |" in bpr
+    assert "item encodings" not in bpr
+    assert "(0.4 s/epoch); 246 item encodings for 3,529 triplets (naive 7,058) |" in deepmine
 
 
 @pytest.mark.slow
