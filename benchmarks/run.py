@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-features", choices=("embed", "random"), default="embed",
                         help="embed: run the embed stage twice; random: write stand-in vectors "
                              "(benchmarks/standin_text.py) so that train and evaluate are timed without "
-                             "the 45 minutes of encoding at Pantry scale on 2 cores")
+                             "45 to 47 minutes of encoding at Pantry scale on 2 cores")
     parser.add_argument("--ingest-repeats", type=int, default=3,
                         help="runs of ingest and of the naive baseline; each is judged by its median wall time")
     parser.add_argument("--image-workers", type=int, default=16, help="images.workers: parallel downloads")
