@@ -139,7 +139,8 @@ def test_workdir_with_other_files_kept(tmp_path):
     (tmp_path / "stages").mkdir()
     (tmp_path / "stages" / "mine.py").write_text("x = 1\n")
 
-    with pytest.raises(BenchmarkError, match=rf"not empty and was not prepared by benchmarks/run.py \(no {WORKDIR_MARKER}"):
+    not_prepared = rf"not empty and was not prepared by benchmarks/run.py \(no {WORKDIR_MARKER}"
+    with pytest.raises(BenchmarkError, match=not_prepared):
         prepare_workdir(tmp_path)
     assert (tmp_path / "stages" / "mine.py").read_text() == "x = 1\n"
     with pytest.raises(BenchmarkError, match="is this repository or a folder above it"):

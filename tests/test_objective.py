@@ -143,7 +143,7 @@ def test_shared_penalty_grows_with_batch_share():
     assert math.isclose(full.bpr.item(), math.log(2), rel_tol=1e-6)
 
 
-def test_lambdas_are_the_lambda_keys_of_params():
+def test_lambdas_match_params_keys():
     lambda_keys = {f.name for f in dataclasses.fields(Params) if f.name.startswith("lambda_")}
     assert {f.name for f in dataclasses.fields(Lambdas)} == lambda_keys
     params = Params(lambda_theta=0.05, lambda_t=3.0)

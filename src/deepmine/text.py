@@ -10,8 +10,8 @@ of one view from being spent on the variance of the other. Items without a view 
 zero vector and a False mask instead of a projected zero.
 
 Vectors are cached outside the DVC outputs in `text.cache_dir`, keyed by the SHA-256 of the
-model identifier, `text.max_seq_length`, the batch shapes and the text, so a rerun after a split change encodes
-only texts it has not seen.
+model identifier, `text.max_seq_length`, the batch shapes and the text, so a rerun after a split
+change encodes only texts it has not seen.
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def embed_texts(texts: list[str], encoder: TextEncoder, cache: EmbeddingCache,
             vectors[position] = cached
 
     missing_texts = [unique[p] for p in missing]
-    batches = encoder.plan_batches(missing_texts) if missing else []
+    batches = encoder.plan_batches(missing_texts)
     # Encoded rows go straight into `vectors` and reach the cache one shard at a time. Keeping a
     # small array per batch instead interleaves thousands of long-lived blocks with the batches'
     # growing activations in the C heap, which then fragments: 13.7 GiB peak at Pantry scale.
